@@ -1,0 +1,115 @@
+"""Commands with one meaning on every platform. Each handler returns the text to show."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from core.deps import CoreDeps
+from core.i18n import SUPPORTED_LOCALES, normalise_locale, t
+from core.types import Incoming
+from core.users import UserRecord
+
+HISTORY_PREVIEW_CHARS = 400
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """What a command handler may look at."""
+
+    incoming: Incoming
+    user: UserRecord
+    locale: str
+    deps: CoreDeps
+
+    @property
+    def args(self) -> str:
+        return self.incoming.command.args.strip() if self.incoming.command else ""
+
+
+Handler = Callable[[CommandContext], Awaitable[str]]
+
+
+async def start(ctx: CommandContext) -> str:
+    """Greets the user."""
+    name = ctx.incoming.user.display_name
+    return t("start", ctx.locale, name=f", {name}" if name else "")
+
+
+async def help_(ctx: CommandContext) -> str:
+    """Lists the commands."""
+    return t("help", ctx.locale)
+
+
+async def reset(ctx: CommandContext) -> str:
+    """Forgets this conversation."""
+    await ctx.deps.memory.reset(ctx.incoming.conversation_key)
+    return t("reset_done", ctx.locale)
+
+
+async def history(ctx: CommandContext) -> str:
+    """Shows the remembered turns and the running summary of this conversation."""
+    conversation = await ctx.deps.memory.load(ctx.incoming.conversation_key)
+    if conversation.is_empty:
+        return t("history_empty", ctx.locale)
+    lines = [t("history_header", ctx.locale, turns=len(conversation.turns), tokens=conversation.tokens)]
+    if conversation.summary:
+        lines += ["", t("history_summary", ctx.locale), conversation.summary]
+    if conversation.pending_count:
+        lines += ["", t("history_pending", ctx.locale, count=conversation.pending_count)]
+    if conversation.turns:
+        lines.append("")
+    for turn in conversation.turns:
+        speaker = t("role_human" if turn.role == "human" else "role_ai", ctx.locale)
+        lines.append(f"{speaker}: {_preview(turn.content)}")
+    return "\n".join(lines)
+
+
+async def model(ctx: CommandContext) -> str:
+    """Shows the model in use, or switches to another configured one."""
+    registry = ctx.deps.models
+    choices = ", ".join(registry.choices())
+    wanted = ctx.args
+    if not wanted:
+        current = ctx.user.model if ctx.user.model in registry.choices() else registry.default
+        return t("model_current", ctx.locale, model=current, choices=choices)
+    if wanted not in registry.choices():
+        return t("model_unknown", ctx.locale, model=wanted, choices=choices)
+    await ctx.deps.users.set_model(ctx.user.identity, wanted)
+    return t("model_switched", ctx.locale, model=wanted)
+
+
+async def lang(ctx: CommandContext) -> str:
+    """Shows or sets the language of UI strings."""
+    if not ctx.args:
+        return t("lang_current", ctx.locale, locale=ctx.locale)
+    locale = normalise_locale(ctx.args)
+    if locale not in SUPPORTED_LOCALES:
+        return t("lang_unknown", ctx.locale)
+    await ctx.deps.users.set_locale(ctx.user.identity, locale)
+    return t("lang_set", locale)
+
+
+COMMANDS: dict[str, Handler] = {
+    "start": start,
+    "help": help_,
+    "reset": reset,
+    "history": history,
+    "model": model,
+    "lang": lang,
+}
+
+# One-line descriptions that adapters publish as the platform's command menu.
+COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "start": {"en": "Say hello", "pt-BR": "Dizer oi"},
+    "help": {"en": "What I can do", "pt-BR": "O que eu sei fazer"},
+    "reset": {"en": "Forget this conversation", "pt-BR": "Esquecer esta conversa"},
+    "history": {"en": "What I remember here", "pt-BR": "O que eu lembro aqui"},
+    "model": {"en": "Show or switch the model", "pt-BR": "Ver ou trocar o modelo"},
+    "lang": {"en": "Show or set my language", "pt-BR": "Ver ou definir meu idioma"},
+}
+
+
+def _preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= HISTORY_PREVIEW_CHARS else flat[: HISTORY_PREVIEW_CHARS - 1] + "…"

@@ -1,0 +1,85 @@
+"""Everything the core needs at run time, opened once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from langchain_core.language_models import BaseChatModel
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from core.jobs import JobQueue
+from core.llm import build_chat_model, default_model
+from core.memory import ConversationMemory
+from core.outbox import Outbox
+from core.settings import Settings
+from core.users import UserStore
+
+ModelFactory = Callable[[Settings, str], BaseChatModel]
+
+
+@dataclass
+class ModelRegistry:
+    """Builds each named chat model once and hands out the cached instance."""
+
+    settings: Settings
+    factory: ModelFactory = build_chat_model
+    _cache: dict[str, BaseChatModel] = field(default_factory=dict)
+
+    @property
+    def default(self) -> str:
+        return default_model(self.settings)
+
+    def choices(self) -> list[str]:
+        return self.settings.model_choices() or [self.default]
+
+    def get(self, name: str | None = None) -> BaseChatModel:
+        key = name if name in self.choices() else self.default
+        if key not in self._cache:
+            self._cache[key] = self.factory(self.settings, key)
+        return self._cache[key]
+
+
+@dataclass
+class CoreDeps:
+    """The core's resources; adapters and workers receive one of these."""
+
+    settings: Settings
+    redis: Redis
+    pool: AsyncConnectionPool
+    memory: ConversationMemory
+    users: UserStore
+    models: ModelRegistry
+    outbox: Outbox
+    jobs: JobQueue
+
+
+@asynccontextmanager
+async def open_core(
+    settings: Settings, *, jobs: JobQueue, model_factory: ModelFactory = build_chat_model
+) -> AsyncIterator[CoreDeps]:
+    """Open Redis and the Postgres pool for the lifetime of a process."""
+    redis = Redis.from_url(settings.redis_url)
+    pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
+    await pool.open(wait=True, timeout=30)
+    try:
+        yield CoreDeps(
+            settings=settings,
+            redis=redis,
+            pool=pool,
+            memory=ConversationMemory(
+                redis,
+                token_budget=settings.memory_token_budget,
+                strategy=settings.memory_strategy,
+                ttl_seconds=settings.memory_ttl_seconds,
+            ),
+            users=UserStore(pool, admin_ids=settings.admin_ids),
+            models=ModelRegistry(settings, model_factory),
+            outbox=Outbox(redis),
+            jobs=jobs,
+        )
+    finally:
+        await pool.close()
+        await redis.aclose()

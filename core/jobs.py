@@ -1,0 +1,16 @@
+"""The core's view of background work: a named job is deferred, a worker runs it.
+
+The core never imports the job engine; the entry point hands it a `JobQueue`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+SUMMARISE_CONVERSATION = "summarise_conversation"
+
+
+class JobQueue(Protocol):
+    """Defer a job by task name; `lock` keeps one waiting job per key."""
+
+    async def defer(self, task_name: str, *, lock: str | None = None, **kwargs: Any) -> None: ...

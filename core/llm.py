@@ -1,0 +1,101 @@
+"""Chat models from settings, through `init_chat_model`, and what their failures mean to users."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+
+import httpx
+import openai
+from langchain.chat_models import init_chat_model
+from langchain_core.language_models import BaseChatModel
+
+from core.settings import Provider, Settings
+
+DEFAULT_MODELS = {
+    Provider.OPENAI: "gpt-4o-mini",
+    Provider.OLLAMA: "llama3.2",
+    Provider.OPENAI_COMPATIBLE: "local",
+}
+
+
+class ModelFailure(StrEnum):
+    """Kinds of model failure, each with its own message to the user (`error_<kind>`)."""
+
+    UNREACHABLE = "unreachable"
+    AUTH = "auth"
+    TIMEOUT = "timeout"
+    CONTEXT = "context"
+    RATE_LIMITED = "rate_limited"
+    GENERIC = "generic"
+
+
+def default_model(settings: Settings) -> str:
+    """The model used when a user has not picked one."""
+    return settings.llm_model or DEFAULT_MODELS.get(settings.llm_provider, "local")
+
+
+def build_chat_model(settings: Settings, model: str | None = None) -> BaseChatModel:
+    """Make a streaming chat model for the configured (already resolved) provider."""
+    name = model or default_model(settings)
+    common = {"temperature": settings.llm_temperature}
+    match settings.llm_provider:
+        case Provider.OPENAI:
+            return init_chat_model(
+                name,
+                model_provider="openai",
+                api_key=_secret(settings),
+                base_url=settings.llm_base_url or None,
+                timeout=settings.llm_timeout_seconds,
+                max_tokens=settings.llm_max_output_tokens,
+                max_retries=1,
+                **common,
+            )
+        case Provider.OPENAI_COMPATIBLE:
+            return init_chat_model(
+                name,
+                model_provider="openai",
+                api_key=_secret(settings) or "not-needed",
+                base_url=settings.llm_base_url,
+                timeout=settings.llm_timeout_seconds,
+                max_tokens=settings.llm_max_output_tokens,
+                max_retries=1,
+                **common,
+            )
+        case Provider.OLLAMA:
+            return init_chat_model(
+                name,
+                model_provider="ollama",
+                base_url=settings.ollama_base_url,
+                num_predict=settings.llm_max_output_tokens,
+                client_kwargs={"timeout": settings.llm_timeout_seconds},
+                **common,
+            )
+    raise ValueError(f"LLM_PROVIDER={settings.llm_provider} must be resolved before use")
+
+
+def classify_failure(error: BaseException) -> ModelFailure:
+    """Map an exception from any provider to a kind the user can understand."""
+    message = str(error).lower()
+    if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
+        return ModelFailure.AUTH
+    if isinstance(error, openai.RateLimitError):
+        return ModelFailure.RATE_LIMITED
+    if isinstance(error, openai.APITimeoutError | httpx.TimeoutException | asyncio.TimeoutError):
+        return ModelFailure.TIMEOUT
+    if isinstance(error, openai.APIConnectionError | httpx.TransportError | ConnectionError):
+        return ModelFailure.UNREACHABLE
+    if "context" in message and ("length" in message or "window" in message or "exceed" in message):
+        return ModelFailure.CONTEXT
+    status = getattr(error, "status_code", None)
+    if status in (401, 403):
+        return ModelFailure.AUTH
+    if status == 429:
+        return ModelFailure.RATE_LIMITED
+    if status == 404 and "model" in message:
+        return ModelFailure.UNREACHABLE
+    return ModelFailure.GENERIC
+
+
+def _secret(settings: Settings) -> str | None:
+    return settings.openai_api_key.get_secret_value() if settings.openai_api_key else None

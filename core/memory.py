@@ -1,0 +1,172 @@
+"""Conversation memory in Redis, one conversation per (user, chat).
+
+Each conversation keeps its recent turns under a token budget. Turns pushed out of the
+budget are either dropped (`trim`) or parked in a "pending" list that a background job
+folds into a running summary (`summary`), so the reply path never waits on summarising.
+All keys share a TTL that every write refreshes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages.utils import count_tokens_approximately
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from core.settings import MemoryStrategy
+
+KEY_PREFIX = "mem"
+MAX_WATCH_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One remembered message."""
+
+    role: str  # "human" or "ai"
+    content: str
+    at: float
+
+    def to_message(self) -> BaseMessage:
+        return HumanMessage(self.content) if self.role == "human" else AIMessage(self.content)
+
+    def to_json(self) -> str:
+        return json.dumps({"role": self.role, "content": self.content, "at": self.at})
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Turn:
+        data = json.loads(raw)
+        return cls(role=data["role"], content=data["content"], at=data["at"])
+
+    @property
+    def tokens(self) -> int:
+        return count_tokens_approximately([self.to_message()])
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What is remembered of one conversation right now."""
+
+    turns: list[Turn]
+    summary: str
+    pending_count: int
+
+    @property
+    def tokens(self) -> int:
+        return sum(turn.tokens for turn in self.turns)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.turns and not self.summary and not self.pending_count
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """How an append changed the conversation."""
+
+    trimmed_count: int
+    needs_summary: bool
+
+
+class ConversationMemory:
+    """Bounded, expiring, per-conversation memory on Redis."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        token_budget: int,
+        strategy: MemoryStrategy,
+        ttl_seconds: int,
+    ) -> None:
+        self._redis = redis
+        self._token_budget = token_budget
+        self._strategy = strategy
+        self._ttl_seconds = ttl_seconds
+
+    @staticmethod
+    def _keys(conversation_key: str) -> tuple[str, str, str]:
+        base = f"{KEY_PREFIX}:{conversation_key}"
+        return f"{base}:turns", f"{base}:summary", f"{base}:pending"
+
+    async def load(self, conversation_key: str) -> Conversation:
+        """Read turns, summary and the number of turns waiting to be summarised."""
+        turns_key, summary_key, pending_key = self._keys(conversation_key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.lrange(turns_key, 0, -1).get(summary_key).llen(pending_key)
+            raw_turns, summary, pending_count = await pipe.execute()
+        return Conversation(
+            turns=[Turn.from_json(raw) for raw in raw_turns],
+            summary=_text(summary),
+            pending_count=int(pending_count),
+        )
+
+    async def append(self, conversation_key: str, *turns: Turn) -> AppendResult:
+        """Add turns, then trim the oldest until the budget holds (the newest pair always stays)."""
+        turns_key, summary_key, pending_key = self._keys(conversation_key)
+        for _ in range(MAX_WATCH_RETRIES):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(turns_key)
+                    existing = [Turn.from_json(raw) for raw in await pipe.lrange(turns_key, 0, -1)]
+                    trimmed = self._overflow(existing + list(turns), keep_last=len(turns))
+                    pipe.multi()
+                    pipe.rpush(turns_key, *(turn.to_json() for turn in turns))
+                    if trimmed:
+                        pipe.ltrim(turns_key, len(trimmed), -1)
+                        if self._strategy is MemoryStrategy.SUMMARY:
+                            pipe.rpush(pending_key, *(turn.to_json() for turn in trimmed))
+                    for key in (turns_key, summary_key, pending_key):
+                        pipe.expire(key, self._ttl_seconds)
+                    await pipe.execute()
+                except WatchError:
+                    continue
+            return AppendResult(
+                trimmed_count=len(trimmed),
+                needs_summary=bool(trimmed) and self._strategy is MemoryStrategy.SUMMARY,
+            )
+        raise RuntimeError(f"memory for {conversation_key} is too contended to update")
+
+    def _overflow(self, turns: list[Turn], *, keep_last: int) -> list[Turn]:
+        """The oldest turns that must go so the rest fits the token budget."""
+        total = sum(turn.tokens for turn in turns)
+        cut = 0
+        while total > self._token_budget and cut < len(turns) - keep_last:
+            total -= turns[cut].tokens
+            cut += 1
+        return turns[:cut]
+
+    async def pending(self, conversation_key: str) -> tuple[str, list[Turn]]:
+        """The current summary and the turns waiting to be folded into it."""
+        _, summary_key, pending_key = self._keys(conversation_key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(summary_key).lrange(pending_key, 0, -1)
+            summary, raw_pending = await pipe.execute()
+        return _text(summary), [Turn.from_json(raw) for raw in raw_pending]
+
+    async def store_summary(self, conversation_key: str, summary: str, folded_count: int) -> None:
+        """Save a new running summary and drop the pending turns it already covers."""
+        _, summary_key, pending_key = self._keys(conversation_key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(summary_key, summary, ex=self._ttl_seconds)
+            pipe.ltrim(pending_key, folded_count, -1)
+            await pipe.execute()
+
+    async def reset(self, conversation_key: str) -> None:
+        """Forget the conversation entirely."""
+        await self._redis.delete(*self._keys(conversation_key))
+
+
+def new_turn(role: str, content: str) -> Turn:
+    """A turn stamped with the current time."""
+    return Turn(role=role, content=content, at=time.time())
+
+
+def _text(value: str | bytes | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value

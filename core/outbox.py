@@ -1,0 +1,117 @@
+"""Durable delivery from workers to bots: one Redis stream per platform, acked on delivery.
+
+Workers never hold a bot connection; they publish here and whichever bot process of that
+platform is running delivers. Unacked entries are re-read when a bot restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from core.types import ChatRef, OutboxMessage, Platform
+
+logger = logging.getLogger(__name__)
+
+CONSUMER_GROUP = "bots"
+READ_BLOCK_MS = 5_000
+MAX_DELIVERY_ATTEMPTS = 3
+RETRY_DELAY_SECONDS = 2.0
+
+
+def stream_key(platform: Platform) -> str:
+    return f"outbox:{platform.value}"
+
+
+class Outbox:
+    """Publish and consume outbox messages."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def publish(self, message: OutboxMessage) -> str:
+        """Append a message to its platform's stream."""
+        payload = {
+            "chat_id": message.chat.id,
+            "is_private": int(message.chat.is_private),
+            "text": message.text,
+            "user_key": message.user_key,
+        }
+        entry_id = await self._redis.xadd(
+            stream_key(message.chat.platform), {"payload": json.dumps(payload)}
+        )
+        return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+    async def _ensure_group(self, platform: Platform) -> None:
+        try:
+            await self._redis.xgroup_create(stream_key(platform), CONSUMER_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read(
+        self, platform: Platform, consumer: str, *, pending: bool, block_ms: int = READ_BLOCK_MS
+    ) -> list[tuple[str, OutboxMessage]]:
+        """Read this consumer's unacked entries (`pending`) or new ones, waiting up to block_ms."""
+        await self._ensure_group(platform)
+        response = await self._redis.xreadgroup(
+            CONSUMER_GROUP,
+            consumer,
+            {stream_key(platform): "0" if pending else ">"},
+            count=20,
+            block=None if pending else block_ms,
+        )
+        entries = []
+        for _stream, items in response or []:
+            for entry_id, fields in items:
+                if not fields:  # deleted entry still pending
+                    continue
+                raw = fields.get(b"payload") or fields.get("payload")
+                data = json.loads(raw)
+                chat = ChatRef(platform, data["chat_id"], bool(data["is_private"]))
+                message = OutboxMessage(chat=chat, text=data["text"], user_key=data["user_key"])
+                key = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                entries.append((key, message))
+        return entries
+
+    async def ack(self, platform: Platform, entry_id: str) -> None:
+        """Mark an entry delivered so no bot sends it again."""
+        await self._redis.xack(stream_key(platform), CONSUMER_GROUP, entry_id)
+
+    async def deliver_forever(
+        self,
+        platform: Platform,
+        consumer: str,
+        deliver: Callable[[OutboxMessage], Awaitable[None]],
+    ) -> None:
+        """Deliver leftovers from a previous run, then new messages, until cancelled."""
+        backlog = await self.read(platform, consumer, pending=True)
+        while True:
+            for entry_id, message in backlog:
+                await self._deliver_one(platform, entry_id, message, deliver)
+            backlog = await self.read(platform, consumer, pending=False)
+
+    async def _deliver_one(
+        self,
+        platform: Platform,
+        entry_id: str,
+        message: OutboxMessage,
+        deliver: Callable[[OutboxMessage], Awaitable[None]],
+    ) -> None:
+        for attempt in range(1, MAX_DELIVERY_ATTEMPTS + 1):
+            try:
+                await deliver(message)
+                break
+            except Exception:
+                # A chat that blocked the bot or vanished must not stall the whole outbox.
+                logger.exception(
+                    "outbox delivery %s to %s failed (attempt %d/%d)",
+                    entry_id, message.chat.key, attempt, MAX_DELIVERY_ATTEMPTS,
+                )
+                await asyncio.sleep(RETRY_DELAY_SECONDS * attempt)
+        await self.ack(platform, entry_id)

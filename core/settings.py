@@ -1,0 +1,131 @@
+"""One typed settings object, read from the environment and `.env`.
+
+Built once in each entry point's `main()` and passed down explicitly; nothing reads
+the environment at import time.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Provider(StrEnum):
+    """Where chat completions come from."""
+
+    AUTO = "auto"
+    OPENAI = "openai"
+    OLLAMA = "ollama"
+    OPENAI_COMPATIBLE = "openai_compatible"
+
+
+class MemoryStrategy(StrEnum):
+    """What happens to turns that fall out of the token budget."""
+
+    TRIM = "trim"
+    SUMMARY = "summary"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; `.env.example` documents each key."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Services
+    database_url: str = "postgresql://postgres:postgres@localhost:5432/assistant"
+    redis_url: str = "redis://localhost:6379/0"
+    data_dir: Path = Path("data")
+    log_level: str = "INFO"
+
+    # Model provider
+    llm_provider: Provider = Provider.AUTO
+    llm_model: str = ""
+    llm_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    llm_base_url: str = ""
+    openai_api_key: SecretStr | None = None
+    ollama_base_url: str = "http://localhost:11434"
+    llm_temperature: float = Field(default=0.3, ge=0.0, le=2.0)
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_output_tokens: int = Field(default=1024, gt=0)
+    local_model_path: Path | None = None
+    local_model_context_tokens: int = Field(default=4096, ge=512)
+    system_prompt: str = (
+        "You are a helpful, concise assistant in a chat app. "
+        "Answer in the same language as the user's last message."
+    )
+
+    # Memory
+    memory_token_budget: int = Field(default=1500, ge=100)
+    memory_strategy: MemoryStrategy = MemoryStrategy.SUMMARY
+    memory_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+
+    # People and language
+    default_locale: str = "en"
+    admin_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Telegram
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_port: int = Field(default=8443, gt=0, lt=65536)
+
+    # Discord
+    discord_bot_token: SecretStr | None = None
+    discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    _split = field_validator("llm_models", "admin_ids", "discord_guild_ids", mode="before")(
+        _split_csv
+    )
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        from core.i18n import normalise_locale
+
+        locale = normalise_locale(value)
+        if locale is None:
+            raise ValueError("expected one of: en, pt-BR")
+        return locale
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL such as https://api.telegram.org/bot")
+        return value
+
+    def model_choices(self) -> list[str]:
+        """The models a user may switch between with /model, the default first."""
+        choices = [self.llm_model] if self.llm_model else []
+        return choices + [m for m in self.llm_models if m not in choices]
+
+
+class ConfigError(Exception):
+    """Start-up configuration is wrong; the message names each bad key."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning pydantic's report into one line per bad key."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            key = str(error["loc"][0]).upper() if error["loc"] else "?"
+            given = error.get("input")
+            shown = "" if isinstance(given, dict) else f" (got {given!r})"
+            lines.append(f"{key}: {error['msg']}{shown}")
+        raise ConfigError("Configuration error:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,111 @@
+"""Platform-neutral messages in and events out; adapters translate to and from these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Platform(StrEnum):
+    """Namespaces for identities, so ids from two platforms never collide."""
+
+    TELEGRAM = "tg"
+    DISCORD = "dc"
+    CONSOLE = "cli"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A person on one platform, written `tg:<id>`, `dc:<id>` or `cli:<name>`."""
+
+    platform: Platform
+    id: str
+    display_name: str = field(default="", compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.id}"
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    """Where a message was said: a private chat, a group, a guild channel or thread."""
+
+    platform: Platform
+    id: str
+    is_private: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.id}"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file that came with a message; bytes are fetched lazily by the adapter."""
+
+    file_name: str
+    mime_type: str
+    size_bytes: int
+    platform_file_id: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """A slash command with its raw argument string (`/model gpt-4o` → `model`, `gpt-4o`)."""
+
+    name: str
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message as the core sees it, whatever platform it came from."""
+
+    user: Identity
+    chat: ChatRef
+    text: str
+    command: Command | None = None
+    is_addressed: bool = False  # mentioned or replied to, in a group
+    language_hint: str | None = None  # the platform's locale for this user, if any
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def conversation_key(self) -> str:
+        """Memory is per (user, chat): group members each get their own conversation."""
+        return f"{self.user.key}|{self.chat.key}"
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of the answer as it streams in."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A standalone message: command output, a friendly error, a status line."""
+
+    text: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class Done:
+    """The streamed answer is complete; `text` is the whole answer."""
+
+    text: str
+    finish_reason: str = "stop"
+
+
+Event = TextDelta | Notice | Done
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """Something a worker wants a bot to deliver to a chat later."""
+
+    chat: ChatRef
+    text: str
+    user_key: str = ""

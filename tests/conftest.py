@@ -1,0 +1,110 @@
+"""Real Postgres (with pgvector) and Redis for the whole suite, started here when needed.
+
+Set TEST_DATABASE_URL / TEST_REDIS_URL to use servers that already run; otherwise an
+embedded Postgres and a Debian redis-server start on free loopback ports in a temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from redis.asyncio import Redis
+
+from core.deps import CoreDeps, open_core
+from core.service import ChatService
+from core.settings import Settings
+from launcher.migrate import migrate
+from launcher.services import RedisServer, free_port, start_postgres
+from tests.fakes import EchoChatModel
+from workers.app import bind
+from workers.queue import ProcrastinateJobs
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, migrated database for this test session."""
+    admin_url = os.environ.get("TEST_DATABASE_URL") or start_postgres(
+        tmp_path_factory.mktemp("pg"), stop_on_exit=True
+    )
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(admin_url, name)
+    migrate(Settings(database_url=url))
+    yield url
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _with_database(url: str, name: str) -> str:
+    """Swap the database name in a postgresql:// URL, keeping its query (socket host)."""
+    base, _, query = url.partition("?")
+    scheme_host, _, _old = base.rpartition("/")
+    return f"{scheme_host}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer | None]:
+    """A Redis we own (and may restart), or None when TEST_REDIS_URL points elsewhere."""
+    if os.environ.get("TEST_REDIS_URL"):
+        yield None
+        return
+    server = RedisServer(Path(tmp_path_factory.mktemp("redis")), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer | None) -> str:
+    return os.environ.get("TEST_REDIS_URL") or redis_server.url  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    """Settings for a resolved provider whose model the tests replace."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        redis_url=redis_url,
+        llm_provider="openai_compatible",
+        llm_base_url="http://127.0.0.1:9/v1",
+        llm_model="echo",
+        llm_models=["echo", "echo-large"],
+        memory_token_budget=200,
+        admin_ids=["tg:1"],
+    )
+
+
+@pytest.fixture
+def chat_model() -> EchoChatModel:
+    return EchoChatModel()
+
+
+@pytest.fixture
+async def deps(settings: Settings, chat_model: EchoChatModel) -> AsyncIterator[CoreDeps]:
+    """Core resources on the real services, with the echo model at the model boundary."""
+    job_app = bind(settings.database_url)
+    async with job_app.open_async(), open_core(
+        settings, jobs=ProcrastinateJobs(job_app), model_factory=lambda _s, _name: chat_model
+    ) as core:
+        await core.redis.flushdb()
+        core.job_app = job_app  # type: ignore[attr-defined]
+        yield core
+
+
+@pytest.fixture
+def service(deps: CoreDeps) -> ChatService:
+    return ChatService(deps)
+
+
+@pytest.fixture
+async def raw_redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()

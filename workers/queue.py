@@ -1,0 +1,25 @@
+"""The core's `JobQueue`, backed by procrastinate."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import procrastinate
+from procrastinate.exceptions import AlreadyEnqueued
+
+logger = logging.getLogger(__name__)
+
+
+class ProcrastinateJobs:
+    """Defers jobs by task name, so the core never imports task code."""
+
+    def __init__(self, app: procrastinate.App) -> None:
+        self._app = app
+
+    async def defer(self, task_name: str, *, lock: str | None = None, **kwargs: Any) -> None:
+        try:
+            await self._app.configure_task(task_name, queueing_lock=lock).defer_async(**kwargs)
+        except AlreadyEnqueued:
+            # A waiting job with the same lock will pick up this work too.
+            logger.debug("job %s already waiting for lock %s", task_name, lock)
