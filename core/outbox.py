@@ -24,7 +24,10 @@ MAX_DELIVERY_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 2.0
 
 
-def stream_key(platform: Platform) -> str:
+def stream_key(platform: Platform, chat_id: str | None = None) -> str:
+    """One stream per bot platform; each terminal chat is its own 'bot', so gets its own."""
+    if platform is Platform.CONSOLE:
+        return f"outbox:{platform.value}:{chat_id}"
     return f"outbox:{platform.value}"
 
 
@@ -42,27 +45,33 @@ class Outbox:
             "text": message.text,
             "user_key": message.user_key,
         }
-        entry_id = await self._redis.xadd(
-            stream_key(message.chat.platform), {"payload": json.dumps(payload)}
-        )
+        stream = stream_key(message.chat.platform, message.chat.id)
+        entry_id = await self._redis.xadd(stream, {"payload": json.dumps(payload)})
         return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
-    async def _ensure_group(self, platform: Platform) -> None:
+    async def _ensure_group(self, stream: str) -> None:
         try:
-            await self._redis.xgroup_create(stream_key(platform), CONSUMER_GROUP, id="0", mkstream=True)
+            await self._redis.xgroup_create(stream, CONSUMER_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
     async def read(
-        self, platform: Platform, consumer: str, *, pending: bool, block_ms: int = READ_BLOCK_MS
+        self,
+        platform: Platform,
+        consumer: str,
+        *,
+        pending: bool,
+        chat_id: str | None = None,
+        block_ms: int = READ_BLOCK_MS,
     ) -> list[tuple[str, OutboxMessage]]:
         """Read this consumer's unacked entries (`pending`) or new ones, waiting up to block_ms."""
-        await self._ensure_group(platform)
+        stream = stream_key(platform, chat_id)
+        await self._ensure_group(stream)
         response = await self._redis.xreadgroup(
             CONSUMER_GROUP,
             consumer,
-            {stream_key(platform): "0" if pending else ">"},
+            {stream: "0" if pending else ">"},
             count=20,
             block=None if pending else block_ms,
         )
@@ -79,26 +88,31 @@ class Outbox:
                 entries.append((key, message))
         return entries
 
-    async def ack(self, platform: Platform, entry_id: str) -> None:
+    async def ack(self, platform: Platform, entry_id: str, *, chat_id: str | None = None) -> None:
         """Mark an entry delivered so no bot sends it again."""
-        await self._redis.xack(stream_key(platform), CONSUMER_GROUP, entry_id)
+        await self._redis.xack(stream_key(platform, chat_id), CONSUMER_GROUP, entry_id)
 
     async def deliver_forever(
         self,
         platform: Platform,
         consumer: str,
         deliver: Callable[[OutboxMessage], Awaitable[None]],
+        *,
+        chat_id: str | None = None,
     ) -> None:
-        """Deliver leftovers from a previous run, then new messages, until cancelled."""
-        backlog = await self.read(platform, consumer, pending=True)
+        """Deliver leftovers from a previous run, then new messages, until cancelled.
+
+        `chat_id` is only for the terminal chat, whose stream is per chat.
+        """
+        backlog = await self.read(platform, consumer, pending=True, chat_id=chat_id)
         while True:
             for entry_id, message in backlog:
-                await self._deliver_one(platform, entry_id, message, deliver)
-            backlog = await self.read(platform, consumer, pending=False)
+                await self._deliver_one(entry_id, message, deliver)
+                await self.ack(platform, entry_id, chat_id=chat_id)
+            backlog = await self.read(platform, consumer, pending=False, chat_id=chat_id)
 
     async def _deliver_one(
         self,
-        platform: Platform,
         entry_id: str,
         message: OutboxMessage,
         deliver: Callable[[OutboxMessage], Awaitable[None]],
@@ -114,4 +128,3 @@ class Outbox:
                     entry_id, message.chat.key, attempt, MAX_DELIVERY_ATTEMPTS,
                 )
                 await asyncio.sleep(RETRY_DELAY_SECONDS * attempt)
-        await self.ack(platform, entry_id)

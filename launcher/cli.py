@@ -1,0 +1,146 @@
+"""The `assistant` console script: one entry point, one sub-command per job."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+
+from core.settings import ConfigError, Settings, load_settings
+from launcher.services import StartupError
+
+# Heavy imports (langchain, the job engine, the bots) happen inside the sub-commands that
+# need them, so light ones such as `serve-model` start fast.
+
+logger = logging.getLogger(__name__)
+
+# Processes that talk on stdout keep the log quiet so piped output stays clean.
+QUIET_LOG_LEVEL = "WARNING"
+
+
+async def run_frontend(settings: Settings, *, target: str, user: str) -> None:
+    """Open the core and run the terminal chat or bots until they end or are cancelled."""
+    from launcher.wiring import core_and_jobs
+
+    async with core_and_jobs(settings) as (deps, _job_app):
+        if target == "console":
+            from bots.console import chat_loop
+
+            await chat_loop(deps, user=user)
+            return
+        servers = []
+        if target in ("telegram", "bots"):
+            from bots import telegram_bot
+
+            servers.append(telegram_bot.serve(deps))
+        if target in ("discord", "bots"):
+            from bots import discord_bot
+
+            servers.append(discord_bot.serve(deps))
+        await asyncio.gather(*servers)
+
+
+async def run_worker(settings: Settings, queues: list[str] | None) -> None:
+    """Process background jobs until stopped (SIGTERM finishes the running ones first)."""
+    from launcher.wiring import core_and_jobs
+
+    async with core_and_jobs(settings) as (deps, job_app):
+        await job_app.run_worker_async(queues=queues, additional_context={"deps": deps})
+
+
+def _cmd_run(settings: Settings, args: argparse.Namespace) -> None:
+    from launcher.run import run
+
+    run(settings, target=args.target, user=args.user)
+
+
+def _cmd_frontend(settings: Settings, args: argparse.Namespace) -> None:
+    from launcher.wiring import provider_ready
+
+    with provider_ready(settings) as resolved:
+        asyncio.run(run_frontend(resolved, target=args.command, user=getattr(args, "user", "")))
+
+
+def _cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
+    from launcher.wiring import provider_ready
+
+    with provider_ready(settings) as resolved:
+        asyncio.run(run_worker(resolved, args.queues))
+
+
+def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    from launcher.migrate import migrate
+
+    migrate(settings)
+    print("Database is up to date.", file=sys.stderr)
+
+
+def _cmd_serve_model(settings: Settings, args: argparse.Namespace) -> None:
+    from launcher.local_model import serve_forever
+
+    serve_forever(settings, args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assistant", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start everything locally (what scripts/run does)")
+    run.add_argument("target", nargs="?", choices=["console", "telegram", "discord", "bots"])
+    run.add_argument("--user", default=getpass.getuser(), help="terminal chat identity (cli:NAME)")
+    run.set_defaults(handler=_cmd_run)
+
+    console = commands.add_parser("console", help="chat in the terminal (also works piped)")
+    console.add_argument("--user", default=getpass.getuser(), help="identity, cli:NAME")
+    console.set_defaults(handler=_cmd_frontend)
+
+    for name in ("telegram", "discord"):
+        commands.add_parser(name, help=f"run the {name.title()} bot").set_defaults(
+            handler=_cmd_frontend
+        )
+
+    worker = commands.add_parser("worker", help="run background jobs")
+    worker.add_argument("--queue", dest="queues", action="append", help="only this queue (repeatable)")
+    worker.set_defaults(handler=_cmd_worker)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=_cmd_migrate)
+
+    serve_model = commands.add_parser("serve-model", help="serve the embedded local model")
+    serve_model.add_argument("--port", type=int, required=True)
+    serve_model.set_defaults(handler=_cmd_serve_model)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    import psycopg
+    import redis.exceptions
+
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        is_quiet = args.command == "console" or (
+            args.command == "run" and args.target in (None, "console")
+        )
+        _configure_logging(settings, is_quiet=is_quiet)
+        args.handler(settings, args)
+    except ConfigError as exc:
+        sys.exit(str(exc))
+    except psycopg.OperationalError as exc:
+        sys.exit(f"Cannot reach Postgres (DATABASE_URL): {exc}".strip())
+    except redis.exceptions.ConnectionError as exc:
+        sys.exit(f"Cannot reach Redis (REDIS_URL): {exc}")
+    except StartupError as exc:
+        sys.exit(f"Cannot start: {exc}")
+    except KeyboardInterrupt:
+        pass
+
+
+def _configure_logging(settings: Settings, *, is_quiet: bool) -> None:
+    logging.basicConfig(
+        level=QUIET_LOG_LEVEL if is_quiet else settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
