@@ -25,7 +25,7 @@ def start_local_services(settings: Settings) -> dict[str, str]:
     """Start what is not configured; return the env that points at it."""
     env: dict[str, str] = {}
     if "database_url" not in settings.model_fields_set:
-        env["DATABASE_URL"] = start_postgres(settings.data_dir / "postgres", stop_on_exit=False)
+        env["DATABASE_URL"] = start_postgres(settings.data_dir / "postgres", on_exit="keep")
     if "redis_url" not in settings.model_fields_set:
         redis = RedisServer(settings.data_dir.resolve() / "redis", LOCAL_REDIS_PORT)
         redis.start()

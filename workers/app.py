@@ -1,9 +1,12 @@
 """The procrastinate job app: the project's only module-level global (see STYLE.md).
 
-Tasks register on `app` at import; each process binds it to its database with `bind`.
+Tasks register on `app` at import; each process points it at its database with `connected`.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import procrastinate
 
@@ -16,6 +19,10 @@ app = procrastinate.App(
 )
 
 
-def bind(database_url: str) -> procrastinate.App:
-    """A copy of `app`, with its tasks, connected to `database_url`."""
-    return app.with_connector(procrastinate.PsycopgConnector(conninfo=database_url))
+@asynccontextmanager
+async def connected(database_url: str) -> AsyncIterator[procrastinate.App]:
+    """`app`, open on `database_url` for the duration of the block."""
+    connector = procrastinate.PsycopgConnector(conninfo=database_url)
+    with app.replace_connector(connector) as bound:
+        async with bound.open_async():
+            yield bound
