@@ -101,6 +101,7 @@ COMMANDS: dict[str, Handler] = {
 
 # One-line descriptions that adapters publish as the platform's command menu.
 COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
+    "ask": {"en": "Ask me something", "pt-BR": "Me pergunte algo"},
     "start": {"en": "Say hello", "pt-BR": "Dizer oi"},
     "help": {"en": "What I can do", "pt-BR": "O que eu sei fazer"},
     "reset": {"en": "Forget this conversation", "pt-BR": "Esquecer esta conversa"},

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
@@ -61,7 +62,15 @@ async def open_core(
     settings: Settings, *, jobs: JobQueue, model_factory: ModelFactory = build_chat_model
 ) -> AsyncIterator[CoreDeps]:
     """Open Redis and the Postgres pool for the lifetime of a process."""
+    # One direct connection first: a dead or misconfigured server fails fast and plainly
+    # here, instead of after the pool's retry window.
+    await (await AsyncConnection.connect(settings.database_url, connect_timeout=10)).close()
     redis = Redis.from_url(settings.redis_url)
+    try:
+        await redis.ping()
+    except Exception:
+        await redis.aclose()
+        raise
     pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
     await pool.open(wait=True, timeout=30)
     try:

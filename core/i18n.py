@@ -56,6 +56,7 @@ _CATALOG: dict[str, dict[str, str]] = {
     },
     "help": {
         "en": "Commands:\n"
+        "/ask <question>: ask me something (or just write to me)\n"
         "/start: say hello\n"
         "/help: this list\n"
         "/reset: forget this conversation\n"
@@ -64,6 +65,7 @@ _CATALOG: dict[str, dict[str, str]] = {
         "/lang [en|pt-BR]: show or set my language\n"
         "In groups, mention me or reply to me.",
         "pt-BR": "Comandos:\n"
+        "/ask <pergunta>: me pergunte algo (ou só escreva)\n"
         "/start: dizer oi\n"
         "/help: esta lista\n"
         "/reset: esquecer esta conversa\n"

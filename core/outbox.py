@@ -19,7 +19,8 @@ from core.types import ChatRef, OutboxMessage, Platform
 logger = logging.getLogger(__name__)
 
 CONSUMER_GROUP = "bots"
-READ_BLOCK_MS = 5_000
+# Must stay below redis-py's socket timeout (5 s), or an idle blocking read times out.
+READ_BLOCK_MS = 2_000
 MAX_DELIVERY_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 2.0
 

@@ -14,7 +14,7 @@ from core.deps import CoreDeps, open_core
 from core.settings import Settings
 from launcher.local_model import start_local_model
 from launcher.providers import resolve_provider
-from workers.app import connected
+from workers.app import app, connected
 from workers.queue import ProcrastinateJobs
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ def stop_child(process: subprocess.Popen[bytes]) -> None:
 @asynccontextmanager
 async def core_and_jobs(settings: Settings) -> AsyncIterator[tuple[CoreDeps, procrastinate.App]]:
     """The core's resources and the job app bound to the same database."""
-    async with connected(settings.database_url) as job_app, open_core(
-        settings, jobs=ProcrastinateJobs(job_app)
-    ) as deps:
+    # The core opens first: it checks both servers and fails fast with a clear error.
+    async with open_core(settings, jobs=ProcrastinateJobs(app)) as deps, connected(
+        settings.database_url
+    ) as job_app:
         yield deps, job_app

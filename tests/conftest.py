@@ -24,6 +24,7 @@ from core.settings import Settings
 from launcher.migrate import migrate
 from launcher.services import RedisServer, free_port, start_postgres
 from tests.fakes import EchoChatModel
+from workers.app import app as job_app
 from workers.app import connected
 from workers.queue import ProcrastinateJobs
 
@@ -105,9 +106,9 @@ def chat_model() -> EchoChatModel:
 @pytest.fixture
 async def deps(settings: Settings, chat_model: EchoChatModel) -> AsyncIterator[CoreDeps]:
     """Core resources on the real services, with the echo model at the model boundary."""
-    async with connected(settings.database_url) as job_app, open_core(
+    async with open_core(
         settings, jobs=ProcrastinateJobs(job_app), model_factory=lambda _s, _name: chat_model
-    ) as core:
+    ) as core, connected(settings.database_url):
         await core.redis.flushdb()
         async with core.pool.connection() as conn:
             await conn.execute("TRUNCATE users, usage_counters, procrastinate_jobs CASCADE")

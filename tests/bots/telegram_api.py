@@ -1,0 +1,227 @@
+"""A small fake Telegram Bot API on 127.0.0.1: the only part of Telegram the tests replace.
+
+It answers `POST /bot<token>/<method>` like the real API (`{"ok": true, "result": ...}`),
+keeps the messages the bot sent with their edits, records every call, enforces the rules
+the adapter must respect (4096 characters, "message is not modified") and can be told to
+fail a method once, e.g. with flood control (429) or a formatting error (400).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "4242:TEST-TOKEN"
+BOT_ID = 4242
+BOT_USERNAME = "test_bot"
+BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "Test Bot", "username": BOT_USERNAME}
+MAX_TEXT_CHARS = 4096
+POLL_WAIT_SECONDS = 0.05
+
+# PTB sends form fields with non-string values JSON-encoded; these come back as numbers.
+_INT_PARAMS = {"chat_id", "message_id", "message_thread_id", "offset", "limit", "timeout"}
+
+
+@dataclass
+class ApiCall:
+    """One request the bot made."""
+
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class SentMessage:
+    """A message the bot sent, as it looks now (after its edits)."""
+
+    chat_id: int
+    message_id: int
+    text: str
+    entities: list[dict[str, Any]]
+    reply_to_message_id: int | None
+    edit_count: int = 0
+
+
+@dataclass
+class _Failure:
+    status: int
+    description: str
+    retry_after: int | None
+
+
+@dataclass
+class FakeBotApi:
+    """Start with `await api.start()`, point the bot at `api.base_url`, `await api.close()`."""
+
+    calls: list[ApiCall] = field(default_factory=list)
+    messages: dict[tuple[int, int], SentMessage] = field(default_factory=dict)
+    reject_entities: bool = False  # answer every formatted send/edit with "can't parse entities"
+    _failures: dict[str, deque[_Failure]] = field(default_factory=lambda: defaultdict(deque))
+    _message_ids: itertools.count = field(default_factory=lambda: itertools.count(10_000))
+    _runner: web.AppRunner | None = None
+    port: int = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def fail_next(
+        self, method: str, *, status: int, description: str, retry_after: int | None = None
+    ) -> None:
+        """Answer the next call of `method` with this error instead of success."""
+        self._failures[method].append(_Failure(status, description, retry_after))
+
+    def calls_to(self, method: str) -> list[dict[str, Any]]:
+        return [call.params for call in self.calls if call.method == method]
+
+    def sent_to(self, chat_id: int) -> list[SentMessage]:
+        """The bot's messages in a chat, oldest first, each in its latest version."""
+        return [m for (chat, _), m in sorted(self.messages.items()) if chat == chat_id]
+
+    def texts_in(self, chat_id: int) -> list[str]:
+        return [m.text for m in self.sent_to(chat_id)]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != TOKEN:
+            return _error(401, "Unauthorized")
+        method = request.match_info["method"]
+        params = await _read_params(request)
+        self.calls.append(ApiCall(method, params))
+        if self._failures[method]:
+            failure = self._failures[method].popleft()
+            return _error(failure.status, failure.description, failure.retry_after)
+        if method == "getUpdates":
+            # Long polling that never has news: wait a little so a polling bot does not spin.
+            await asyncio.sleep(POLL_WAIT_SECONDS)
+            return _ok([])
+        answer = getattr(self, f"_api_{method}", None)
+        if answer is None:
+            return _ok(True)
+        return answer(params)
+
+    def _api_getMe(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
+        return _ok(
+            BOT_USER
+            | {
+                "can_join_groups": True,
+                "can_read_all_group_messages": False,
+                "supports_inline_queries": False,
+            }
+        )
+
+    def _api_sendMessage(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
+        problem = self._check_text(params)
+        if problem:
+            return problem
+        chat_id = params["chat_id"]
+        reply = params.get("reply_parameters") or {}
+        message = SentMessage(
+            chat_id=chat_id,
+            message_id=next(self._message_ids),
+            text=params["text"],
+            entities=params.get("entities") or [],
+            reply_to_message_id=reply.get("message_id") or params.get("reply_to_message_id"),
+        )
+        self.messages[(chat_id, message.message_id)] = message
+        return _ok(_message_json(message))
+
+    def _api_editMessageText(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
+        message = self.messages.get((params.get("chat_id"), params.get("message_id")))
+        if message is None:
+            return _error(400, "Bad Request: message to edit not found")
+        problem = self._check_text(params)
+        if problem:
+            return problem
+        entities = params.get("entities") or []
+        if params["text"] == message.text and entities == message.entities:
+            return _error(
+                400,
+                "Bad Request: message is not modified: specified new message content and "
+                "reply markup are exactly the same as a current content and reply markup "
+                "of the message",
+            )
+        message.text, message.entities = params["text"], entities
+        message.edit_count += 1
+        return _ok(_message_json(message))
+
+    def _check_text(self, params: dict[str, Any]) -> web.Response | None:
+        text = params.get("text") or ""
+        if not text.strip():
+            return _error(400, "Bad Request: message text is empty")
+        if len(text.encode("utf-16-le")) // 2 > MAX_TEXT_CHARS:
+            return _error(400, "Bad Request: message is too long")
+        if self.reject_entities and params.get("entities"):
+            return _error(400, "Bad Request: can't parse entities: can't find end of the entity")
+        return None
+
+
+async def _read_params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        return await request.json()
+    form = await request.post()
+    params: dict[str, Any] = {}
+    for key, value in form.items():
+        if not isinstance(value, str):
+            continue  # an uploaded file; nothing in these tests sends one
+        params[key] = _decode(key, value)
+    return params
+
+
+def _decode(key: str, value: str) -> Any:
+    if key in _INT_PARAMS:
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if key != "text" and value and value[0] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _message_json(message: SentMessage) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "message_id": message.message_id,
+        "date": int(time.time()),
+        "chat": {"id": message.chat_id, "type": "private" if message.chat_id > 0 else "supergroup"},
+        "from": BOT_USER,
+        "text": message.text,
+    }
+    if message.entities:
+        data["entities"] = message.entities
+    if message.edit_count:
+        data["edit_date"] = int(time.time())
+    return data
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def _error(status: int, description: str, retry_after: int | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return web.json_response(body, status=status)

@@ -1,0 +1,100 @@
+"""Factories for Bot API update JSON, as Telegram would send it to the bot."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from tests.bots.telegram_api import BOT_USER, BOT_USERNAME
+
+GROUP_ID = -1001234567890
+
+ALICE = {"id": 1001, "is_bot": False, "first_name": "Alice", "language_code": "en"}
+BRUNO = {"id": 1002, "is_bot": False, "first_name": "Bruno", "language_code": "pt-br"}
+
+_update_ids = itertools.count(1)
+_message_ids = itertools.count(1)
+
+
+def private_chat(user: dict[str, Any]) -> dict[str, Any]:
+    return {"id": user["id"], "type": "private", "first_name": user["first_name"]}
+
+
+def group_chat(chat_id: int = GROUP_ID) -> dict[str, Any]:
+    return {"id": chat_id, "type": "supergroup", "title": "Test group"}
+
+
+def message(
+    text: str | None,
+    *,
+    user: dict[str, Any] = ALICE,
+    chat: dict[str, Any] | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    reply_to: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A message object; `chat` defaults to the private chat with `user`."""
+    data: dict[str, Any] = {
+        "message_id": next(_message_ids),
+        "date": int(time.time()),
+        "chat": chat or private_chat(user),
+        "from": user,
+    }
+    if text is not None:
+        data["text"] = text
+    if entities:
+        data["entities"] = entities
+    if reply_to is not None:
+        data["reply_to_message"] = reply_to
+    return data
+
+
+def update(**fields: Any) -> dict[str, Any]:
+    """An update with a fresh id and the given fields (`message=...`, `edited_message=...`)."""
+    return {"update_id": next(_update_ids), **fields}
+
+
+def private_message(text: str, *, user: dict[str, Any] = ALICE) -> dict[str, Any]:
+    return update(message=message(text, user=user))
+
+
+def group_message(
+    text: str, *, user: dict[str, Any] = ALICE, chat_id: int = GROUP_ID, **kwargs: Any
+) -> dict[str, Any]:
+    return update(message=message(text, user=user, chat=group_chat(chat_id), **kwargs))
+
+
+def group_mention(
+    text: str, *, user: dict[str, Any] = ALICE, chat_id: int = GROUP_ID
+) -> dict[str, Any]:
+    """`@test_bot <text>` in a group, with the `mention` entity Telegram adds."""
+    mention = f"@{BOT_USERNAME}"
+    entity = {"type": "mention", "offset": 0, "length": len(mention)}
+    return group_message(f"{mention} {text}", user=user, chat_id=chat_id, entities=[entity])
+
+
+def bot_message(text: str, *, chat_id: int = GROUP_ID, message_id: int = 9_999) -> dict[str, Any]:
+    """A message the bot sent earlier, as it appears in `reply_to_message`."""
+    return {
+        "message_id": message_id,
+        "date": int(time.time()),
+        "chat": group_chat(chat_id),
+        "from": BOT_USER,
+        "text": text,
+    }
+
+
+def reply_to_bot(
+    text: str, *, user: dict[str, Any] = ALICE, chat_id: int = GROUP_ID
+) -> dict[str, Any]:
+    return group_message(text, user=user, chat_id=chat_id, reply_to=bot_message("earlier answer"))
+
+
+def command(
+    text: str, *, user: dict[str, Any] = ALICE, chat_id: int | None = None
+) -> dict[str, Any]:
+    """`/name[@bot] args` with its `bot_command` entity; private unless `chat_id` is a group."""
+    word = text.split(maxsplit=1)[0]
+    entity = {"type": "bot_command", "offset": 0, "length": len(word)}
+    chat = group_chat(chat_id) if chat_id is not None else private_chat(user)
+    return update(message=message(text, user=user, chat=chat, entities=[entity]))
