@@ -13,7 +13,17 @@ from typing import TextIO
 
 from core.deps import CoreDeps
 from core.service import ChatService
-from core.types import ChatRef, Command, Done, Identity, Incoming, Notice, OutboxMessage, Platform, TextDelta
+from core.types import (
+    ChatRef,
+    Command,
+    Done,
+    Identity,
+    Incoming,
+    Notice,
+    OutboxMessage,
+    Platform,
+    TextDelta,
+)
 
 CONSUMER_NAME = "console"
 

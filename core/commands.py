@@ -52,7 +52,9 @@ async def history(ctx: CommandContext) -> str:
     conversation = await ctx.deps.memory.load(ctx.incoming.conversation_key)
     if conversation.is_empty:
         return t("history_empty", ctx.locale)
-    lines = [t("history_header", ctx.locale, turns=len(conversation.turns), tokens=conversation.tokens)]
+    lines = [
+        t("history_header", ctx.locale, turns=len(conversation.turns), tokens=conversation.tokens)
+    ]
     if conversation.summary:
         lines += ["", t("history_summary", ctx.locale), conversation.summary]
     if conversation.pending_count:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from core.types import ChatRef, OutboxMessage, Platform
 
@@ -23,6 +23,7 @@ CONSUMER_GROUP = "bots"
 READ_BLOCK_MS = 2_000
 MAX_DELIVERY_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 2.0
+REDIS_RETRY_SECONDS = 5.0
 
 
 def stream_key(platform: Platform, chat_id: str | None = None) -> str:
@@ -105,12 +106,20 @@ class Outbox:
 
         `chat_id` is only for the terminal chat, whose stream is per chat.
         """
-        backlog = await self.read(platform, consumer, pending=True, chat_id=chat_id)
+        is_first_read = True
         while True:
-            for entry_id, message in backlog:
-                await self._deliver_one(entry_id, message, deliver)
-                await self.ack(platform, entry_id, chat_id=chat_id)
-            backlog = await self.read(platform, consumer, pending=False, chat_id=chat_id)
+            try:
+                backlog = await self.read(
+                    platform, consumer, pending=is_first_read, chat_id=chat_id
+                )
+                is_first_read = False
+                for entry_id, message in backlog:
+                    await self._deliver_one(entry_id, message, deliver)
+                    await self.ack(platform, entry_id, chat_id=chat_id)
+            except RedisError as exc:
+                # Redis restarting or refusing writes must not take the bot down with it.
+                logger.warning("outbox read failed (%s); retrying in %ss", exc, REDIS_RETRY_SECONDS)
+                await asyncio.sleep(REDIS_RETRY_SECONDS)
 
     async def _deliver_one(
         self,
@@ -126,6 +135,9 @@ class Outbox:
                 # A chat that blocked the bot or vanished must not stall the whole outbox.
                 logger.exception(
                     "outbox delivery %s to %s failed (attempt %d/%d)",
-                    entry_id, message.chat.key, attempt, MAX_DELIVERY_ATTEMPTS,
+                    entry_id,
+                    message.chat.key,
+                    attempt,
+                    MAX_DELIVERY_ATTEMPTS,
                 )
                 await asyncio.sleep(RETRY_DELAY_SECONDS * attempt)

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 from langchain_core.messages.utils import count_tokens_approximately
 
-from core.commands import COMMANDS, CommandContext
 from core.chat import stream_answer
+from core.commands import COMMANDS, CommandContext
 from core.deps import CoreDeps
 from core.i18n import detect_language, normalise_locale, t
 from core.jobs import SUMMARISE_CONVERSATION
@@ -68,7 +68,9 @@ class ChatService:
         handler = COMMANDS.get(command.name)
         if handler is None:
             return t("unknown_command", locale, command=command.name)
-        return await handler(CommandContext(incoming=incoming, user=user, locale=locale, deps=self.deps))
+        return await handler(
+            CommandContext(incoming=incoming, user=user, locale=locale, deps=self.deps)
+        )
 
     async def _answer(
         self, incoming: Incoming, user: UserRecord, locale: str
@@ -95,7 +97,9 @@ class ChatService:
             yield Notice(t(f"error_{failure.value}", locale), is_error=True)
             return
         answer = "".join(parts).strip()
-        result = await deps.memory.append(key, new_turn("human", incoming.text), new_turn("ai", answer))
+        result = await deps.memory.append(
+            key, new_turn("human", incoming.text), new_turn("ai", answer)
+        )
         if result.needs_summary:
             await deps.jobs.defer(
                 SUMMARISE_CONVERSATION,

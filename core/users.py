@@ -35,9 +35,10 @@ class UserStore:
     async def touch(self, identity: Identity, *, detected_locale: str | None = None) -> UserRecord:
         """Create or refresh the user; identities listed in ADMIN_IDS become admins."""
         role = "admin" if identity.key in self._admin_ids else "user"
-        async with self._pool.connection() as conn, conn.cursor(
-            row_factory=class_row(UserRecord)
-        ) as cur:
+        async with (
+            self._pool.connection() as conn,
+            conn.cursor(row_factory=class_row(UserRecord)) as cur,
+        ):
             await cur.execute(
                 """
                 INSERT INTO users (identity, platform, display_name, role, last_locale)
@@ -76,7 +77,9 @@ class UserStore:
                 f"UPDATE users SET {column} = %s WHERE identity = %s", (value, identity_key)
             )
 
-    async def record_usage(self, identity_key: str, *, input_tokens: int, output_tokens: int) -> None:
+    async def record_usage(
+        self, identity_key: str, *, input_tokens: int, output_tokens: int
+    ) -> None:
         """Count one answered message and its approximate tokens for today."""
         async with self._pool.connection() as conn:
             await conn.execute(

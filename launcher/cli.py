@@ -20,36 +20,6 @@ logger = logging.getLogger(__name__)
 QUIET_LOG_LEVEL = "WARNING"
 
 
-async def run_frontend(settings: Settings, *, target: str, user: str) -> None:
-    """Open the core and run the terminal chat or bots until they end or are cancelled."""
-    from launcher.wiring import core_and_jobs
-
-    async with core_and_jobs(settings) as (deps, _job_app):
-        if target == "console":
-            from bots.console import chat_loop
-
-            await chat_loop(deps, user=user)
-            return
-        servers = []
-        if target in ("telegram", "bots"):
-            from bots import telegram_bot
-
-            servers.append(telegram_bot.serve(deps))
-        if target in ("discord", "bots"):
-            from bots import discord_bot
-
-            servers.append(discord_bot.serve(deps))
-        await asyncio.gather(*servers)
-
-
-async def run_worker(settings: Settings, queues: list[str] | None) -> None:
-    """Process background jobs until stopped (SIGTERM finishes the running ones first)."""
-    from launcher.wiring import core_and_jobs
-
-    async with core_and_jobs(settings) as (deps, job_app):
-        await job_app.run_worker_async(queues=queues, additional_context={"deps": deps})
-
-
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> None:
     from launcher.run import run
 
@@ -57,14 +27,17 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _cmd_frontend(settings: Settings, args: argparse.Namespace) -> None:
-    from launcher.wiring import provider_ready
+    from launcher.frontends import run_frontend
+    from launcher.providers import provider_ready
 
+    user = getattr(args, "user", "")
     with provider_ready(settings) as resolved:
-        asyncio.run(run_frontend(resolved, target=args.command, user=getattr(args, "user", "")))
+        asyncio.run(run_frontend(resolved, target=args.command, user=user, with_worker=False))
 
 
 def _cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
-    from launcher.wiring import provider_ready
+    from launcher.frontends import run_worker
+    from launcher.providers import provider_ready
 
     with provider_ready(settings) as resolved:
         asyncio.run(run_worker(resolved, args.queues))
@@ -102,10 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     worker = commands.add_parser("worker", help="run background jobs")
-    worker.add_argument("--queue", dest="queues", action="append", help="only this queue (repeatable)")
+    worker.add_argument(
+        "--queue", dest="queues", action="append", help="only this queue (repeatable)"
+    )
     worker.set_defaults(handler=_cmd_worker)
 
-    commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=_cmd_migrate)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(
+        handler=_cmd_migrate
+    )
 
     serve_model = commands.add_parser("serve-model", help="serve the embedded local model")
     serve_model.add_argument("--port", type=int, required=True)
@@ -131,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"Cannot reach Postgres (DATABASE_URL): {exc}".strip())
     except redis.exceptions.ConnectionError as exc:
         sys.exit(f"Cannot reach Redis (REDIS_URL): {exc}")
+    except redis.exceptions.RedisError as exc:
+        sys.exit(f"Redis refused a command (REDIS_URL): {exc}")
     except StartupError as exc:
         sys.exit(f"Cannot start: {exc}")
     except KeyboardInterrupt:

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 LOCAL_MODEL_NAME = "smollm2-135m"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 START_TIMEOUT_SECONDS = 60.0
+CHILD_STOP_TIMEOUT_SECONDS = 20
 
 
 def model_path(settings: Settings) -> Path:
@@ -68,7 +69,9 @@ def serve_forever(settings: Settings, port: int) -> None:
     del server
 
 
-def start_local_model(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes], Settings]:
+def start_local_model(
+    settings: Settings, log_path: Path
+) -> tuple[subprocess.Popen[bytes], Settings]:
     """Start `assistant serve-model` in the background; return it and settings that use it."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +95,9 @@ def start_local_model(settings: Settings, log_path: Path) -> tuple[subprocess.Po
         time.sleep(0.2)
     else:
         process.terminate()
-        raise StartupError(f"the local model did not start in {START_TIMEOUT_SECONDS:.0f}s; see {log_path}")
+        raise StartupError(
+            f"the local model did not start in {START_TIMEOUT_SECONDS:.0f}s; see {log_path}"
+        )
     resolved = settings.model_copy(
         update={
             "llm_provider": Provider.OPENAI_COMPATIBLE,
@@ -101,3 +106,16 @@ def start_local_model(settings: Settings, log_path: Path) -> tuple[subprocess.Po
         }
     )
     return process, resolved
+
+
+def stop_child(process: subprocess.Popen[bytes]) -> None:
+    """Ask a child process to stop, and kill it if it will not."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(CHILD_STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        logger.warning("child %s did not stop in time; killing it", process.args)
+        process.kill()
+        process.wait()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
 from core.settings import Provider, Settings
+from launcher.local_model import start_local_model, stop_child
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +20,9 @@ OLLAMA_PROBE_TIMEOUT_SECONDS = 1.5
 def ollama_models(base_url: str) -> list[str]:
     """Models an Ollama server has pulled, or [] when none answers there."""
     try:
-        response = httpx.get(f"{base_url.rstrip('/')}/api/tags", timeout=OLLAMA_PROBE_TIMEOUT_SECONDS)
+        response = httpx.get(
+            f"{base_url.rstrip('/')}/api/tags", timeout=OLLAMA_PROBE_TIMEOUT_SECONDS
+        )
         response.raise_for_status()
         return [model["name"] for model in response.json().get("models", [])]
     except (httpx.HTTPError, ValueError, KeyError):
@@ -49,3 +55,19 @@ def provider_env(settings: Settings) -> dict[str, str]:
     if settings.llm_base_url:
         env["LLM_BASE_URL"] = settings.llm_base_url
     return env
+
+
+@contextmanager
+def provider_ready(settings: Settings) -> Iterator[Settings]:
+    """Resolve LLM_PROVIDER=auto, starting the embedded model if nothing else answers."""
+    resolved, description = resolve_provider(settings)
+    if resolved is not None:
+        print(f"Model: {description}", file=sys.stderr)
+        yield resolved
+        return
+    print(f"Model: starting {description}…", file=sys.stderr)
+    process, resolved = start_local_model(settings, settings.data_dir / "logs" / "model.log")
+    try:
+        yield resolved
+    finally:
+        stop_child(process)

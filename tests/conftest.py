@@ -106,9 +106,12 @@ def chat_model() -> EchoChatModel:
 @pytest.fixture
 async def deps(settings: Settings, chat_model: EchoChatModel) -> AsyncIterator[CoreDeps]:
     """Core resources on the real services, with the echo model at the model boundary."""
-    async with open_core(
-        settings, jobs=ProcrastinateJobs(job_app), model_factory=lambda _s, _name: chat_model
-    ) as core, connected(settings.database_url):
+    async with (
+        open_core(
+            settings, jobs=ProcrastinateJobs(job_app), model_factory=lambda _s, _name: chat_model
+        ) as core,
+        connected(settings.database_url),
+    ):
         await core.redis.flushdb()
         async with core.pool.connection() as conn:
             await conn.execute("TRUNCATE users, usage_counters, procrastinate_jobs CASCADE")

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from core.types import ChatRef, Command, Done, Event, Incoming, Identity, Notice, Platform, TextDelta
+from core.types import (
+    ChatRef,
+    Command,
+    Done,
+    Event,
+    Identity,
+    Incoming,
+    Notice,
+    Platform,
+    TextDelta,
+)
 
 
 def private(user: str, text: str = "", *, command: str | None = None, args: str = "") -> Incoming:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import openai
 import pytest
@@ -69,15 +67,20 @@ def _status_error(cls: type[openai.APIStatusError], status: int, message: str) -
         (ConnectionRefusedError(), ModelFailure.UNREACHABLE),
         (openai.APITimeoutError(request=REQUEST), ModelFailure.TIMEOUT),
         (httpx.ReadTimeout("slow"), ModelFailure.TIMEOUT),
-        (asyncio.TimeoutError(), ModelFailure.TIMEOUT),
+        (TimeoutError(), ModelFailure.TIMEOUT),
         (_status_error(openai.AuthenticationError, 401, "Incorrect API key"), ModelFailure.AUTH),
         (_status_error(openai.RateLimitError, 429, "slow down"), ModelFailure.RATE_LIMITED),
         (
-            _status_error(openai.BadRequestError, 400, "maximum context length is 8192 tokens; exceeded"),
+            _status_error(
+                openai.BadRequestError, 400, "maximum context length is 8192 tokens; exceeded"
+            ),
             ModelFailure.CONTEXT,
         ),
         (ValueError("the input exceeds the context window"), ModelFailure.CONTEXT),
-        (_status_error(openai.NotFoundError, 404, "model 'llama9' not found"), ModelFailure.UNREACHABLE),
+        (
+            _status_error(openai.NotFoundError, 404, "model 'llama9' not found"),
+            ModelFailure.UNREACHABLE,
+        ),
         (RuntimeError("boom"), ModelFailure.GENERIC),
     ],
 )

@@ -6,9 +6,8 @@ import asyncio
 
 import httpx
 import openai
-import psycopg
 import pytest
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import SystemMessage
 
 from core.deps import CoreDeps
 from core.service import ChatService
@@ -27,12 +26,18 @@ async def test_answer_streams_and_is_remembered(service: ChatService) -> None:
     assert "Me: echo: hello there friend" in history
 
 
-async def test_history_feeds_the_next_prompt(service: ChatService, chat_model: EchoChatModel) -> None:
+async def test_history_feeds_the_next_prompt(
+    service: ChatService, chat_model: EchoChatModel
+) -> None:
     await collect(service.handle(private("ana", "my name is Ana")))
     await collect(service.handle(private("ana", "what is my name?")))
     prompt = chat_model.calls[-1]
     assert isinstance(prompt[0], SystemMessage)
-    assert [m.content for m in prompt[1:]] == ["my name is Ana", "echo: my name is Ana", "what is my name?"]
+    assert [m.content for m in prompt[1:]] == [
+        "my name is Ana",
+        "echo: my name is Ana",
+        "what is my name?",
+    ]
 
 
 async def test_reset_clears_the_conversation(service: ChatService) -> None:
@@ -47,14 +52,20 @@ async def test_users_and_chats_do_not_share_memory(service: ChatService) -> None
     await collect(service.handle(in_group("ana", "-100", "group talk")))
     ana_private = reply_text(await collect(service.handle(private("ana", command="history"))))
     bia_private = reply_text(await collect(service.handle(private("bia", command="history"))))
-    ana_group = reply_text(await collect(service.handle(in_group("ana", "-100", command="history"))))
-    bia_group = reply_text(await collect(service.handle(in_group("bia", "-100", command="history"))))
+    ana_group = reply_text(
+        await collect(service.handle(in_group("ana", "-100", command="history")))
+    )
+    bia_group = reply_text(
+        await collect(service.handle(in_group("bia", "-100", command="history")))
+    )
     assert "ana's secret" in ana_private and "group talk" not in ana_private
     assert "group talk" in ana_group and "ana's secret" not in ana_group
     assert "anything" in bia_private and "anything" in bia_group
 
 
-async def test_group_messages_not_addressed_get_no_answer(service: ChatService, deps: CoreDeps) -> None:
+async def test_group_messages_not_addressed_get_no_answer(
+    service: ChatService, deps: CoreDeps
+) -> None:
     assert await collect(service.handle(in_group("ana", "-100", "chatting", addressed=False))) == []
     assert (await deps.memory.load("tg:ana|tg:-100")).is_empty
     events = await collect(service.handle(in_group("ana", "-100", addressed=False, command="help")))
@@ -65,10 +76,15 @@ async def test_group_messages_not_addressed_get_no_answer(service: ChatService, 
     ("error", "expected"),
     [
         (openai.APIConnectionError(request=httpx.Request("POST", "http://model")), "can't reach"),
-        (openai.APITimeoutError(request=httpx.Request("POST", "http://model")), "too long to answer"),
+        (
+            openai.APITimeoutError(request=httpx.Request("POST", "http://model")),
+            "too long to answer",
+        ),
         (
             openai.AuthenticationError(
-                "bad key", response=httpx.Response(401, request=httpx.Request("POST", "http://m")), body=None
+                "bad key",
+                response=httpx.Response(401, request=httpx.Request("POST", "http://m")),
+                body=None,
             ),
             "credentials",
         ),
@@ -99,12 +115,20 @@ async def test_model_failures_give_a_friendly_message_and_keep_memory(
 async def test_model_command_shows_and_switches(service: ChatService, deps: CoreDeps) -> None:
     shown = reply_text(await collect(service.handle(private("ana", command="model"))))
     assert "Model in use: echo" in shown and "echo-large" in shown
-    unknown = reply_text(await collect(service.handle(private("ana", command="model", args="gpt-9"))))
+    unknown = reply_text(
+        await collect(service.handle(private("ana", command="model", args="gpt-9")))
+    )
     assert "don't know the model gpt-9" in unknown
-    switched = reply_text(await collect(service.handle(private("ana", command="model", args="echo-large"))))
+    switched = reply_text(
+        await collect(service.handle(private("ana", command="model", args="echo-large")))
+    )
     assert switched == "Now using echo-large."
-    assert "Model in use: echo-large" in reply_text(await collect(service.handle(private("ana", command="model"))))
-    assert "Model in use: echo\n" in reply_text(await collect(service.handle(private("bia", command="model"))))
+    assert "Model in use: echo-large" in reply_text(
+        await collect(service.handle(private("ana", command="model")))
+    )
+    assert "Model in use: echo\n" in reply_text(
+        await collect(service.handle(private("bia", command="model")))
+    )
 
 
 async def test_replies_follow_the_users_language(service: ChatService) -> None:
@@ -117,14 +141,25 @@ async def test_replies_follow_the_users_language(service: ChatService) -> None:
 
 
 async def test_lang_command_overrides_detection(service: ChatService) -> None:
-    assert reply_text(await collect(service.handle(private("ana", command="lang", args="pt-BR")))) == "Vou usar português."
-    assert reply_text(await collect(service.handle(private("ana", "hello, how are you?")))).startswith("echo")
-    assert reply_text(await collect(service.handle(private("ana", command="help")))).startswith("Comandos:")
-    assert "only speak" in reply_text(await collect(service.handle(private("bia", command="lang", args="fr"))))
+    assert (
+        reply_text(await collect(service.handle(private("ana", command="lang", args="pt-BR"))))
+        == "Vou usar português."
+    )
+    assert reply_text(
+        await collect(service.handle(private("ana", "hello, how are you?")))
+    ).startswith("echo")
+    assert reply_text(await collect(service.handle(private("ana", command="help")))).startswith(
+        "Comandos:"
+    )
+    assert "only speak" in reply_text(
+        await collect(service.handle(private("bia", command="lang", args="fr")))
+    )
 
 
 async def test_unknown_command_and_empty_message(service: ChatService) -> None:
-    assert "/help" in reply_text(await collect(service.handle(private("ana", command="frobnicate"))))
+    assert "/help" in reply_text(
+        await collect(service.handle(private("ana", command="frobnicate")))
+    )
     assert "Send me some text" in reply_text(await collect(service.handle(private("ana", "   "))))
 
 
@@ -137,13 +172,17 @@ async def test_users_and_usage_are_recorded(service: ChatService, deps: CoreDeps
     await collect(service.handle(private("ana", "one")))
     await collect(service.handle(private("ana", "two")))
     async with deps.pool.connection() as conn:
-        user = await (await conn.execute(
-            "SELECT platform, display_name, role FROM users WHERE identity = 'cli:ana'"
-        )).fetchone()
-        usage = await (await conn.execute(
-            "SELECT messages, input_tokens > 0, output_tokens > 0 FROM usage_counters "
-            "WHERE identity = 'cli:ana' AND day = current_date"
-        )).fetchone()
+        user = await (
+            await conn.execute(
+                "SELECT platform, display_name, role FROM users WHERE identity = 'cli:ana'"
+            )
+        ).fetchone()
+        usage = await (
+            await conn.execute(
+                "SELECT messages, input_tokens > 0, output_tokens > 0 FROM usage_counters "
+                "WHERE identity = 'cli:ana' AND day = current_date"
+            )
+        ).fetchone()
     assert user == ("cli", "Ana", "user")
     assert usage[0] >= 2 and usage[1] and usage[2]
 

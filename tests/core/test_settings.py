@@ -44,10 +44,18 @@ def test_dotenv_file_is_read_and_empty_keys_mean_unset(tmp_path: Path) -> None:
     [
         ("LLM_PROVIDER", "gpt", "LLM_PROVIDER: Input should be 'auto', 'openai'"),
         ("MEMORY_TOKEN_BUDGET", "lots", "MEMORY_TOKEN_BUDGET: Input should be a valid integer"),
-        ("MEMORY_TOKEN_BUDGET", "5", "MEMORY_TOKEN_BUDGET: Input should be greater than or equal to 100"),
+        (
+            "MEMORY_TOKEN_BUDGET",
+            "5",
+            "MEMORY_TOKEN_BUDGET: Input should be greater than or equal to 100",
+        ),
         ("MEMORY_STRATEGY", "forget", "MEMORY_STRATEGY: Input should be 'trim' or 'summary'"),
         ("DEFAULT_LOCALE", "fr", "DEFAULT_LOCALE: Value error, expected one of: en, pt-BR"),
-        ("TELEGRAM_API_BASE_URL", "api.telegram.org", "TELEGRAM_API_BASE_URL: Value error, expected an http(s) URL"),
+        (
+            "TELEGRAM_API_BASE_URL",
+            "api.telegram.org",
+            "TELEGRAM_API_BASE_URL: Value error, expected an http(s) URL",
+        ),
         ("DISCORD_GUILD_IDS", "abc", "DISCORD_GUILD_IDS"),
         ("LLM_TEMPERATURE", "7", "LLM_TEMPERATURE: Input should be less than or equal to 2"),
     ],

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from launcher.local_model import start_local_model
-from launcher.wiring import stop_child
+from launcher.local_model import start_local_model, stop_child
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROCESS_TIMEOUT_SECONDS = 120

@@ -20,9 +20,9 @@ async def run_jobs(deps: CoreDeps) -> None:
 
 async def jobs_by_status(deps: CoreDeps) -> dict[str, int]:
     async with deps.pool.connection() as conn:
-        rows = await (await conn.execute(
-            "SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY 1"
-        )).fetchall()
+        rows = await (
+            await conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY 1")
+        ).fetchall()
     return dict(rows)
 
 

@@ -1,0 +1,76 @@
+"""The long-running jobs: the terminal chat, the bots and the worker, over one opened core."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import procrastinate
+
+from core.deps import CoreDeps, open_core
+from core.settings import Settings
+from workers.app import app, connected
+from workers.queue import ProcrastinateJobs
+
+
+@asynccontextmanager
+async def core_and_jobs(settings: Settings) -> AsyncIterator[tuple[CoreDeps, procrastinate.App]]:
+    """The core's resources and the job app bound to the same database."""
+    # The core opens first: it checks both servers and fails fast with a clear error.
+    async with (
+        open_core(settings, jobs=ProcrastinateJobs(app)) as deps,
+        connected(settings.database_url) as job_app,
+    ):
+        yield deps, job_app
+
+
+async def run_frontend(settings: Settings, *, target: str, user: str, with_worker: bool) -> None:
+    """Run the terminal chat or bots until they end or are cancelled.
+
+    `with_worker` also runs the job worker in this process, as `assistant run` does so a
+    single local process does everything; deployments run `assistant worker` instead.
+    """
+    async with core_and_jobs(settings) as (deps, job_app):
+        worker = (
+            asyncio.create_task(
+                job_app.run_worker_async(
+                    install_signal_handlers=False, additional_context={"deps": deps}
+                )
+            )
+            if with_worker
+            else None
+        )
+        try:
+            await asyncio.gather(*_frontends(deps, target, user))
+        finally:
+            if worker is not None:
+                # Cancelling lets the running job finish; waiting ones stay queued.
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+
+
+def _frontends(deps: CoreDeps, target: str, user: str) -> list[Coroutine[Any, Any, None]]:
+    if target == "console":
+        from bots.console import chat_loop
+
+        return [chat_loop(deps, user=user)]
+    servers = []
+    if target in ("telegram", "bots"):
+        from bots import telegram_bot
+
+        servers.append(telegram_bot.serve(deps))
+    if target in ("discord", "bots"):
+        from bots import discord_bot
+
+        servers.append(discord_bot.serve(deps))
+    return servers
+
+
+async def run_worker(settings: Settings, queues: list[str] | None) -> None:
+    """Process background jobs until stopped (SIGTERM lets the running ones finish first)."""
+    async with core_and_jobs(settings) as (deps, job_app):
+        await job_app.run_worker_async(queues=queues, additional_context={"deps": deps})
