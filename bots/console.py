@@ -11,11 +11,11 @@ import contextlib
 import sys
 from typing import TextIO
 
+from core.commands import command_from_text
 from core.deps import CoreDeps
 from core.service import ChatService
 from core.types import (
     ChatRef,
-    Command,
     Done,
     Identity,
     Incoming,
@@ -30,11 +30,8 @@ CONSUMER_NAME = "console"
 
 def parse_line(line: str, identity: Identity, chat: ChatRef) -> Incoming:
     """Turn one typed line into an `Incoming`; `/name args` is a command."""
-    text = line.strip()
-    if text.startswith("/") and len(text) > 1:
-        name, _, args = text[1:].partition(" ")
-        return Incoming(identity, chat, text="", command=Command(name.lower(), args.strip()))
-    return Incoming(identity, chat, text=text)
+    command = command_from_text(line)
+    return Incoming(identity, chat, text="" if command else line.strip(), command=command)
 
 
 async def chat_loop(

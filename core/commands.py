@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from core.deps import CoreDeps
 from core.i18n import SUPPORTED_LOCALES, normalise_locale, t
-from core.types import Incoming
+from core.types import Command, Incoming
 from core.users import UserRecord
 
 HISTORY_PREVIEW_CHARS = 400
@@ -111,6 +111,15 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "model": {"en": "Show or switch the model", "pt-BR": "Ver ou trocar o modelo"},
     "lang": {"en": "Show or set my language", "pt-BR": "Ver ou definir meu idioma"},
 }
+
+
+def command_from_text(text: str) -> Command | None:
+    """`/name args` typed as plain text (terminal, Discord messages) → a `Command`."""
+    stripped = text.strip()
+    if not stripped.startswith("/") or len(stripped) < 2 or stripped[1].isspace():
+        return None
+    name, _, args = stripped[1:].partition(" ")
+    return Command(name.lower(), args.strip())
 
 
 def _preview(text: str) -> str:

@@ -112,11 +112,13 @@ class Outbox:
                 backlog = await self.read(
                     platform, consumer, pending=is_first_read, chat_id=chat_id
                 )
+                _stop_if_cancelled()
                 is_first_read = False
                 for entry_id, message in backlog:
                     await self._deliver_one(entry_id, message, deliver)
                     await self.ack(platform, entry_id, chat_id=chat_id)
             except RedisError as exc:
+                _stop_if_cancelled()
                 # Redis restarting or refusing writes must not take the bot down with it.
                 logger.warning("outbox read failed (%s); retrying in %ss", exc, REDIS_RETRY_SECONDS)
                 await asyncio.sleep(REDIS_RETRY_SECONDS)
@@ -141,3 +143,14 @@ class Outbox:
                     MAX_DELIVERY_ATTEMPTS,
                 )
                 await asyncio.sleep(RETRY_DELAY_SECONDS * attempt)
+
+
+def _stop_if_cancelled() -> None:
+    """Honour a cancel that redis-py swallowed or turned into its own TimeoutError.
+
+    A cancel landing while a blocking XREADGROUP is being sent can come back as a normal
+    return or a `redis.exceptions.TimeoutError`; the task still counts it as requested.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -36,9 +36,7 @@ def test_a_server_whose_folder_was_deleted_is_restarted(server: RedisServer) -> 
     assert (server.data_dir / "redis.pid").exists()
 
 
-def test_another_redis_on_the_port_is_named_not_killed(
-    server: RedisServer, tmp_path: Path
-) -> None:
+def test_another_redis_on_the_port_is_named_not_killed(server: RedisServer, tmp_path: Path) -> None:
     server.start()
     intruder = RedisServer(tmp_path / "elsewhere", server.port)
     with pytest.raises(StartupError, match=f"port {server.port} is taken by another Redis"):

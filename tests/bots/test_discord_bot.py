@@ -1,0 +1,422 @@
+"""The Discord adapter end to end: real discord.py objects, real core on Postgres and Redis.
+
+Only Discord's HTTP edge is fake (`tests/bots/discord_api.py`); the model is the echo fake.
+Nothing connects to the gateway: messages and interactions are built from gateway-style
+payloads and handed to the client's handlers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import discord
+import httpx
+import openai
+import pytest
+
+from bots.discord_bot import MAX_MESSAGE_CHARS, AssistantClient, ChannelSink, render_events
+from bots.rendering import STREAMING_CURSOR
+from core.deps import CoreDeps
+from core.types import ChatRef, Event, Notice, OutboxMessage, Platform, TextDelta
+from tests.bots.discord_api import FakeDiscordApi
+from tests.bots.discord_payloads import (
+    APPLICATION_ID,
+    BOT_ID,
+    BOT_USER,
+    GUILD_ID,
+    dm_channel,
+    guild,
+    message,
+    slash_command,
+    text_channel,
+    thread,
+    user,
+)
+from tests.fakes import EchoChatModel
+
+ALICE = user(300_000_000_000_000_001, "alice")
+DM_CHANNEL_ID = 400_000_000_000_000_001
+CHANNEL_ID = 500_000_000_000_000_001
+THREAD_ID = 600_000_000_000_000_001
+COMMANDS = {"ask", "start", "help", "reset", "history", "model", "lang"}
+EPHEMERAL = 64
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeDiscordApi]:
+    server = FakeDiscordApi(bot_user=BOT_USER, application_id=APPLICATION_ID)
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def use_fake_api(api: FakeDiscordApi, monkeypatch: pytest.MonkeyPatch) -> FakeDiscordApi:
+    """Point discord.py (REST, webhooks and interaction callbacks) at the fake server."""
+    monkeypatch.setattr(discord.http.Route, "BASE", api.base_url)
+    return api
+
+
+@pytest.fixture
+async def client(deps: CoreDeps, use_fake_api: FakeDiscordApi) -> AsyncIterator[AssistantClient]:
+    """A logged-in client: commands synced and the outbox consumer running, no gateway."""
+    bot = AssistantClient(deps)
+    try:
+        await bot.login("test-token")
+        yield bot
+    finally:
+        await bot.close()
+
+
+# Factories of real discord.py objects on the client's connection state
+
+
+def dm_message(client: AssistantClient, text: str) -> discord.Message:
+    state = client._connection
+    channel = state.add_dm_channel(dm_channel(DM_CHANNEL_ID, ALICE))
+    data = message(channel_id=DM_CHANNEL_ID, author=ALICE, content=text)
+    return discord.Message(state=state, channel=channel, data=data)
+
+
+def guild_message(
+    client: AssistantClient,
+    text: str,
+    *,
+    channel_id: int = CHANNEL_ID,
+    mentions: Sequence[dict[str, Any]] = (),
+    referenced: dict[str, Any] | None = None,
+) -> discord.Message:
+    state = client._connection
+    server = client.get_guild(GUILD_ID) or state._add_guild_from_data(
+        guild(
+            channels=[text_channel(CHANNEL_ID)],
+            threads=[thread(THREAD_ID, parent_id=CHANNEL_ID, owner_id=ALICE["id"])],
+        )
+    )
+    channel = server.get_channel_or_thread(channel_id)
+    data = message(
+        channel_id=channel_id,
+        author=ALICE,
+        content=text,
+        guild_id=GUILD_ID,
+        mentions=list(mentions),
+        referenced=referenced,
+    )
+    return discord.Message(state=state, channel=channel, data=data)  # type: ignore[arg-type]
+
+
+async def slash(
+    client: AssistantClient,
+    api: FakeDiscordApi,
+    command: str,
+    *,
+    in_guild: bool = False,
+    locale: str = "en-US",
+    focused: str | None = None,
+    **options: str,
+) -> discord.Interaction:
+    """Run a slash command (or its autocomplete) through the client's command tree."""
+    channel = text_channel(CHANNEL_ID) if in_guild else dm_channel(DM_CHANNEL_ID, ALICE)
+    payload = slash_command(
+        command,
+        user_payload=ALICE,
+        channel=channel,
+        options=options,
+        focused=focused,
+        locale=locale,
+        guild_id=GUILD_ID if in_guild else None,
+    )
+    api.interaction_channels[payload["token"]] = channel["id"]
+    interaction = discord.Interaction(data=payload, state=client._connection)
+    await client.tree._call(interaction)
+    return interaction
+
+
+def callbacks(api: FakeDiscordApi, interaction: discord.Interaction) -> list[dict[str, Any]]:
+    return [r.json for r in api.calls("POST", rf"/interactions/{interaction.id}/.+/callback")]
+
+
+# Start-up
+
+
+async def test_login_syncs_slash_commands_globally(client: AssistantClient, api: FakeDiscordApi):
+    (sync,) = api.calls("PUT", rf"/applications/{APPLICATION_ID}/commands")
+    by_name = {command["name"]: command for command in sync.json}
+    assert set(by_name) == COMMANDS
+    assert by_name["reset"]["description_localizations"]["pt-BR"] == "Esquecer esta conversa"
+    (name_option,) = by_name["model"]["options"]
+    assert name_option["autocomplete"] is True and name_option["required"] is False
+    (question,) = by_name["ask"]["options"]
+    assert question["name"] == "question" and question["required"] is True
+
+
+async def test_configured_guilds_get_commands_instantly(
+    deps: CoreDeps, use_fake_api: FakeDiscordApi
+):
+    settings = deps.settings.model_copy(update={"discord_guild_ids": [GUILD_ID, GUILD_ID + 1]})
+    bot = AssistantClient(dataclasses.replace(deps, settings=settings))
+    try:
+        await bot.login("test-token")
+    finally:
+        await bot.close()
+    api = use_fake_api
+    assert api.calls("PUT", rf"/applications/{APPLICATION_ID}/commands") == []
+    for guild_id in (GUILD_ID, GUILD_ID + 1):
+        (sync,) = api.calls("PUT", rf"/applications/{APPLICATION_ID}/guilds/{guild_id}/commands")
+        assert {command["name"] for command in sync.json} == COMMANDS
+
+
+# Messages
+
+
+async def test_dm_gets_a_streamed_reply(client: AssistantClient, api: FakeDiscordApi):
+    incoming = dm_message(client, "hello there")
+    await client.on_message(incoming)
+
+    assert api.calls("POST", rf"/channels/{DM_CHANNEL_ID}/typing")
+    assert api.contents(DM_CHANNEL_ID) == ["echo: hello there"]
+    (first,) = api.calls("POST", rf"/channels/{DM_CHANNEL_ID}/messages")
+    assert first.json["content"].endswith(STREAMING_CURSOR)  # shown while streaming...
+    assert api.calls("PATCH", rf"/channels/{DM_CHANNEL_ID}/messages/\d+")  # ...then edited
+    assert int(first.json["message_reference"]["message_id"]) == incoming.id
+    assert first.json["allowed_mentions"]["parse"] == []
+
+
+async def test_command_typed_in_a_dm_runs_the_command(
+    client: AssistantClient, api: FakeDiscordApi
+):
+    await client.on_message(dm_message(client, "remember this"))
+    await client.on_message(dm_message(client, "/reset"))
+
+    assert api.contents(DM_CHANNEL_ID)[-1] == "Done: I forgot this conversation."
+
+
+async def test_mention_in_a_channel_is_answered_without_the_mention(
+    client: AssistantClient, api: FakeDiscordApi, chat_model: EchoChatModel
+):
+    await client.on_message(guild_message(client, f"<@{BOT_ID}> what is up?", mentions=[BOT_USER]))
+
+    assert api.contents(CHANNEL_ID) == ["echo: what is up?"]
+    assert chat_model.calls[-1][-1].content == "what is up?"
+
+
+async def test_channel_message_not_for_the_bot_is_ignored(
+    client: AssistantClient, api: FakeDiscordApi, chat_model: EchoChatModel
+):
+    await client.on_message(guild_message(client, "just chatting with friends"))
+
+    assert api.calls("POST", r"/channels/.+") == []
+    assert chat_model.calls == []
+
+
+async def test_reply_to_the_bot_is_answered(client: AssistantClient, api: FakeDiscordApi):
+    earlier = message(channel_id=CHANNEL_ID, author=BOT_USER, content="echo: hi", guild_id=GUILD_ID)
+
+    await client.on_message(guild_message(client, "and then?", referenced=earlier))
+
+    assert api.contents(CHANNEL_ID) == ["echo: and then?"]
+
+
+async def test_thread_is_answered_in_the_thread_with_its_own_memory(
+    client: AssistantClient, api: FakeDiscordApi, deps: CoreDeps
+):
+    await client.on_message(
+        guild_message(client, f"<@!{BOT_ID}> hi thread", channel_id=THREAD_ID, mentions=[BOT_USER])
+    )
+
+    assert api.contents(THREAD_ID) == ["echo: hi thread"]
+    assert api.contents(CHANNEL_ID) == []
+    conversation = await deps.memory.load(f"dc:{ALICE['id']}|dc:{THREAD_ID}")
+    assert [turn.content for turn in conversation.turns] == ["hi thread", "echo: hi thread"]
+
+
+async def test_long_answer_is_split_with_balanced_code_fences(
+    client: AssistantClient, api: FakeDiscordApi, chat_model: EchoChatModel
+):
+    code = "\n".join(f"print('line {i}')" for i in range(150))
+    prose = " ".join(["words"] * 300)
+    chat_model.reply = f"Here you go:\n\n```python\n{code}\n```\n\n{prose}"
+
+    await client.on_message(dm_message(client, "write a long program"))
+
+    pieces = api.contents(DM_CHANNEL_ID)
+    assert len(pieces) >= 3
+    assert all(len(piece) <= MAX_MESSAGE_CHARS for piece in pieces)
+    assert all(piece.count("```") % 2 == 0 for piece in pieces)
+    assert pieces[0].startswith("Here you go:")
+    assert pieces[1].startswith("```python\n")  # the code block reopens in the next message
+    assert pieces[-1].endswith("words")
+    assert not any(piece.endswith(STREAMING_CURSOR) for piece in pieces)
+
+
+async def test_model_failure_gives_a_friendly_error(
+    client: AssistantClient, api: FakeDiscordApi, chat_model: EchoChatModel
+):
+    chat_model.error = openai.APIConnectionError(request=httpx.Request("POST", "http://x"))
+
+    await client.on_message(dm_message(client, "are you there?"))
+
+    assert api.contents(DM_CHANNEL_ID) == [
+        "I can't reach the language model right now. Please try again in a moment."
+    ]
+
+
+async def test_error_after_partial_text_keeps_the_partial_reply(
+    client: AssistantClient, api: FakeDiscordApi
+):
+    async def events() -> AsyncIterator[Event]:
+        yield TextDelta("The answer begins")
+        yield Notice("The model stopped answering.", is_error=True)
+
+    channel = client.get_partial_messageable(CHANNEL_ID)
+    await render_events(events(), ChannelSink(channel))
+
+    assert api.contents(CHANNEL_ID) == ["The answer begins", "The model stopped answering."]
+
+
+async def test_rate_limited_edit_waits_and_retries(client: AssistantClient, api: FakeDiscordApi):
+    api.fail_next("PATCH", rf"/channels/{DM_CHANNEL_ID}/messages/\d+", retry_after_seconds=0.05)
+
+    await client.on_message(dm_message(client, "slowly please"))
+
+    assert len(api.calls("PATCH", rf"/channels/{DM_CHANNEL_ID}/messages/\d+")) == 2
+    assert api.contents(DM_CHANNEL_ID) == ["echo: slowly please"]
+
+
+async def test_failed_handler_logs_and_apologises(client: AssistantClient, api: FakeDiscordApi):
+    api.fail_next("POST", rf"/channels/{DM_CHANNEL_ID}/typing", status=403)
+
+    client.dispatch("message", dm_message(client, "hello?"))
+
+    await api.wait_for(lambda: api.contents(DM_CHANNEL_ID) != [])
+    assert api.contents(DM_CHANNEL_ID) == [
+        "Something went wrong on my side. Your conversation is safe; please try again."
+    ]
+
+
+# Slash commands
+
+
+async def test_ask_defers_before_the_model_runs_then_edits_the_answer_in(
+    client: AssistantClient, api: FakeDiscordApi, monkeypatch: pytest.MonkeyPatch
+):
+    callbacks_seen_by_model: list[int] = []
+    answer = EchoChatModel._answer
+
+    def spying_answer(self: EchoChatModel, messages: list[Any]) -> str:
+        callbacks_seen_by_model.append(len(api.calls("POST", r"/interactions/.+/callback")))
+        return answer(self, messages)
+
+    monkeypatch.setattr(EchoChatModel, "_answer", spying_answer)
+
+    interaction = await slash(client, api, "ask", in_guild=True, question="what is 2+2?")
+
+    assert callbacks_seen_by_model == [1]
+    (deferred,) = callbacks(api, interaction)
+    assert deferred["type"] == 5  # "thinking…", public
+    assert "flags" not in (deferred.get("data") or {})
+    assert api.contents(CHANNEL_ID) == ["echo: what is 2+2?"]
+
+
+async def test_reset_and_history_by_slash_command(client: AssistantClient, api: FakeDiscordApi):
+    await client.on_message(dm_message(client, "my name is Ana"))
+
+    history = await slash(client, api, "history")
+    (deferred,) = callbacks(api, history)
+    assert deferred["data"]["flags"] == EPHEMERAL
+    shown = api.contents(DM_CHANNEL_ID)[-1]
+    assert "my name is Ana" in shown and "echo: my name is Ana" in shown
+
+    await slash(client, api, "reset")
+    assert api.contents(DM_CHANNEL_ID)[-1] == "Done: I forgot this conversation."
+
+    await slash(client, api, "history")
+    assert api.contents(DM_CHANNEL_ID)[-1] == "I don't remember anything of this conversation yet."
+
+
+async def test_model_shows_choices_autocompletes_and_switches(
+    client: AssistantClient, api: FakeDiscordApi
+):
+    await slash(client, api, "model")
+    assert api.contents(DM_CHANNEL_ID)[-1].startswith(
+        "Model in use: echo\nAvailable: echo, echo-large"
+    )
+
+    typing = await slash(client, api, "model", focused="name", name="LAR")
+    (suggested,) = callbacks(api, typing)
+    assert suggested == {
+        "type": 8,
+        "data": {"choices": [{"name": "echo-large", "value": "echo-large"}]},
+    }
+
+    await slash(client, api, "model", name="echo-large")
+    assert api.contents(DM_CHANNEL_ID)[-1] == "Now using echo-large."
+
+
+async def test_discord_locale_picks_the_ui_language(client: AssistantClient, api: FakeDiscordApi):
+    await slash(client, api, "start", in_guild=True, locale="pt-BR")
+
+    assert api.contents(CHANNEL_ID) == [
+        "Oi, Alice! Sou seu assistente. Pergunte o que quiser ou envie /help para ver "
+        "o que eu sei fazer."
+    ]
+
+
+async def test_lang_sets_the_language(client: AssistantClient, api: FakeDiscordApi):
+    await slash(client, api, "lang", language="pt-BR")
+    assert api.contents(DM_CHANNEL_ID)[-1] == "Vou usar português."
+
+    await slash(client, api, "reset")
+    assert api.contents(DM_CHANNEL_ID)[-1] == "Pronto: esqueci esta conversa."
+
+
+async def test_ask_with_model_failure_fills_the_deferred_response(
+    client: AssistantClient, api: FakeDiscordApi, chat_model: EchoChatModel
+):
+    chat_model.error = openai.APIConnectionError(request=httpx.Request("POST", "http://x"))
+
+    await slash(client, api, "ask", question="hello?")
+
+    assert api.contents(DM_CHANNEL_ID) == [
+        "I can't reach the language model right now. Please try again in a moment."
+    ]
+
+
+async def test_empty_answer_removes_the_thinking_placeholder(
+    client: AssistantClient, api: FakeDiscordApi, chat_model: EchoChatModel
+):
+    chat_model.reply = ""
+
+    await slash(client, api, "ask", question="say nothing")
+
+    assert api.calls("DELETE", r"/webhooks/.+/messages/@original")
+    assert api.contents(DM_CHANNEL_ID) == []
+
+
+async def test_long_ask_answer_continues_in_follow_ups(
+    client: AssistantClient, api: FakeDiscordApi, chat_model: EchoChatModel
+):
+    chat_model.reply = "\n\n".join(f"Paragraph {i}: " + "lorem ipsum " * 40 for i in range(12))
+
+    await slash(client, api, "ask", question="tell me a lot")
+
+    pieces = api.contents(DM_CHANNEL_ID)
+    assert len(pieces) >= 3 and all(len(piece) <= MAX_MESSAGE_CHARS for piece in pieces)
+    assert pieces[0].startswith("Paragraph 0:") and pieces[-1].startswith("Paragraph")
+    assert api.calls("POST", rf"/webhooks/{APPLICATION_ID}/.+")  # follow-up messages
+
+
+# Outbox
+
+
+async def test_outbox_message_is_delivered_to_its_channel(
+    client: AssistantClient, api: FakeDiscordApi, deps: CoreDeps
+):
+    await deps.outbox.publish(
+        OutboxMessage(ChatRef(Platform.DISCORD, str(CHANNEL_ID), False), "Your summary is ready")
+    )
+
+    await api.wait_for(lambda: api.contents(CHANNEL_ID) != [])
+    assert api.contents(CHANNEL_ID) == ["Your summary is ready"]
