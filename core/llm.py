@@ -38,29 +38,19 @@ def default_model(settings: Settings) -> str:
 def build_chat_model(settings: Settings, model: str | None = None) -> BaseChatModel:
     """Make a streaming chat model for the configured (already resolved) provider."""
     name = model or default_model(settings)
-    common = {"temperature": settings.llm_temperature}
     match settings.llm_provider:
-        case Provider.OPENAI:
+        case Provider.OPENAI | Provider.OPENAI_COMPATIBLE:
+            # Local OpenAI-compatible servers want some key, but any will do.
+            placeholder_key = "not-needed" if settings.llm_base_url else None
             return init_chat_model(
                 name,
                 model_provider="openai",
-                api_key=_secret(settings),
+                api_key=_secret(settings) or placeholder_key,
                 base_url=settings.llm_base_url or None,
                 timeout=settings.llm_timeout_seconds,
                 max_tokens=settings.llm_max_output_tokens,
                 max_retries=1,
-                **common,
-            )
-        case Provider.OPENAI_COMPATIBLE:
-            return init_chat_model(
-                name,
-                model_provider="openai",
-                api_key=_secret(settings) or "not-needed",
-                base_url=settings.llm_base_url,
-                timeout=settings.llm_timeout_seconds,
-                max_tokens=settings.llm_max_output_tokens,
-                max_retries=1,
-                **common,
+                temperature=settings.llm_temperature,
             )
         case Provider.OLLAMA:
             return init_chat_model(
@@ -69,7 +59,7 @@ def build_chat_model(settings: Settings, model: str | None = None) -> BaseChatMo
                 base_url=settings.ollama_base_url,
                 num_predict=settings.llm_max_output_tokens,
                 client_kwargs={"timeout": settings.llm_timeout_seconds},
-                **common,
+                temperature=settings.llm_temperature,
             )
     raise ValueError(f"LLM_PROVIDER={settings.llm_provider} must be resolved before use")
 

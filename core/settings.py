@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -120,6 +120,14 @@ class Settings(BaseSettings):
             raise ValueError("expected an http(s) URL such as https://api.telegram.org/bot")
         return value
 
+    @model_validator(mode="after")
+    def _provider_has_what_it_needs(self) -> Settings:
+        if self.llm_provider is Provider.OPENAI and not (self.openai_api_key or self.llm_base_url):
+            raise ValueError("OPENAI_API_KEY is required when LLM_PROVIDER=openai")
+        if self.llm_provider is Provider.OPENAI_COMPATIBLE and not self.llm_base_url:
+            raise ValueError("LLM_BASE_URL is required when LLM_PROVIDER=openai_compatible")
+        return self
+
     def model_choices(self) -> list[str]:
         """The models a user may switch between with /model, the default first."""
         choices = [self.llm_model] if self.llm_model else []
@@ -137,7 +145,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            key = str(error["loc"][0]).upper() if error["loc"] else "?"
+            # Errors across keys (model validators) have no location; their text names the key.
+            key = str(error["loc"][0]).upper() if error["loc"] else "LLM_PROVIDER"
             given = error.get("input")
             shown = "" if isinstance(given, dict) else f" (got {given!r})"
             lines.append(f"{key}: {error['msg']}{shown}")

@@ -70,6 +70,21 @@ def test_bad_values_name_the_key(
     assert expected in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("provider", "expected"),
+    [
+        ("openai", "OPENAI_API_KEY is required when LLM_PROVIDER=openai"),
+        ("openai_compatible", "LLM_BASE_URL is required when LLM_PROVIDER=openai_compatible"),
+    ],
+)
+def test_a_provider_without_what_it_needs_is_refused(
+    monkeypatch: pytest.MonkeyPatch, provider: str, expected: str
+) -> None:
+    monkeypatch.setenv("LLM_PROVIDER", provider)
+    with pytest.raises(ConfigError, match=expected):
+        load_settings()
+
+
 def test_model_choices_put_the_default_first() -> None:
     settings = load_settings(llm_model="b", llm_models="a,b,c")
     assert settings.model_choices() == ["b", "a", "c"]
