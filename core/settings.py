@@ -23,6 +23,14 @@ class Provider(StrEnum):
     OPENAI_COMPATIBLE = "openai_compatible"
 
 
+class EmbeddingsProvider(StrEnum):
+    """Where embeddings come from; `local` needs no network or key."""
+
+    LOCAL = "local"
+    OPENAI = "openai"
+    OLLAMA = "ollama"
+
+
 class MemoryStrategy(StrEnum):
     """What happens to turns that fall out of the token budget."""
 
@@ -66,6 +74,17 @@ class Settings(BaseSettings):
         "Answer in the same language as the user's last message."
     )
 
+    # Knowledge base
+    embeddings_provider: EmbeddingsProvider = EmbeddingsProvider.LOCAL
+    embeddings_model: str = ""
+    embeddings_batch_size: int = Field(default=64, ge=1, le=2048)
+    knowledge_max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    knowledge_max_pages: int = Field(default=500, ge=1)
+    retrieval_top_k: int = Field(default=5, ge=1, le=50)
+    url_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    url_fetch_timeout_seconds: float = Field(default=15.0, gt=0)
+    url_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+
     # Memory
     memory_token_budget: int = Field(default=1500, ge=100)
     memory_strategy: MemoryStrategy = MemoryStrategy.SUMMARY
@@ -99,9 +118,9 @@ class Settings(BaseSettings):
         """`KEY=` in .env means "not set", not an empty token or path."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    _split = field_validator("llm_models", "admin_ids", "discord_guild_ids", mode="before")(
-        _split_csv
-    )
+    _split = field_validator(
+        "llm_models", "admin_ids", "discord_guild_ids", "url_allowed_hosts", mode="before"
+    )(_split_csv)
 
     @field_validator("default_locale")
     @classmethod
