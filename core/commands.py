@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from core.deps import CoreDeps
 from core.i18n import SUPPORTED_LOCALES, normalise_locale, t
+from core.knowledge.base import scope_for
 from core.types import Command, Incoming
 from core.users import UserRecord
 
@@ -92,6 +93,51 @@ async def lang(ctx: CommandContext) -> str:
     return t("lang_set", locale)
 
 
+async def docs(ctx: CommandContext) -> str:
+    """Lists the documents of this chat's knowledge base."""
+    documents = await ctx.deps.knowledge.documents.list([scope_for(ctx.incoming)])
+    if not documents:
+        return t("docs_empty", ctx.locale)
+    lines = [t("docs_header", ctx.locale)]
+    for document in documents:
+        status = t(f"status_{document.status}", ctx.locale)
+        size = f"{document.size_bytes / 1024:.0f} KB" if document.size_bytes else ""
+        created = document.created_at.strftime("%Y-%m-%d") if document.created_at else ""
+        details = ", ".join(
+            part
+            for part in (document.kind, size, f"{document.chunk_count} chunks", status, created)
+            if part
+        )
+        lines.append(f"• {document.title} [{document.short_id}] ({details})")
+    return "\n".join(lines)
+
+
+async def forget(ctx: CommandContext) -> str:
+    """Removes one document and all of its chunks."""
+    if not ctx.args:
+        return t("forget_usage", ctx.locale)
+    matches = await ctx.deps.knowledge.documents.find([scope_for(ctx.incoming)], ctx.args)
+    if not matches:
+        return t("forget_not_found", ctx.locale, reference=ctx.args)
+    exact = [d for d in matches if d.id.startswith(ctx.args.lower())] or matches
+    if len(exact) > 1:
+        names = ", ".join(f"{d.title} [{d.short_id}]" for d in exact[:5])
+        return t("forget_ambiguous", ctx.locale, reference=ctx.args, names=names)
+    await ctx.deps.knowledge.documents.delete(exact[0].id)
+    return t("forget_done", ctx.locale, name=exact[0].title)
+
+
+async def sources(ctx: CommandContext) -> str:
+    """Shows the passages behind the last answer in this conversation."""
+    passages = await ctx.deps.knowledge.last_sources(ctx.incoming.conversation_key)
+    if not passages:
+        return t("sources_empty", ctx.locale)
+    lines = [t("sources_header", ctx.locale)]
+    for number, passage in enumerate(passages, start=1):
+        lines.append(f"\n[{number}] {passage['cite']}\n{passage['excerpt']}")
+    return "\n".join(lines)
+
+
 COMMANDS: dict[str, Handler] = {
     "start": start,
     "help": help_,
@@ -99,17 +145,26 @@ COMMANDS: dict[str, Handler] = {
     "history": history,
     "model": model,
     "lang": lang,
+    "docs": docs,
+    "forget": forget,
+    "sources": sources,
 }
 
 # One-line descriptions that adapters publish as the platform's command menu.
 COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
-    "ask": {"en": "Ask me something", "pt-BR": "Me pergunte algo"},
+    "ask": {
+        "en": "Ask about your documents (or anything)",
+        "pt-BR": "Pergunte sobre seus documentos (ou qualquer coisa)",
+    },
     "start": {"en": "Say hello", "pt-BR": "Dizer oi"},
     "help": {"en": "What I can do", "pt-BR": "O que eu sei fazer"},
     "reset": {"en": "Forget this conversation", "pt-BR": "Esquecer esta conversa"},
     "history": {"en": "What I remember here", "pt-BR": "O que eu lembro aqui"},
     "model": {"en": "Show or switch the model", "pt-BR": "Ver ou trocar o modelo"},
     "lang": {"en": "Show or set my language", "pt-BR": "Ver ou definir meu idioma"},
+    "docs": {"en": "Documents I learned here", "pt-BR": "Documentos que aprendi aqui"},
+    "forget": {"en": "Forget a document", "pt-BR": "Esquecer um documento"},
+    "sources": {"en": "Passages behind my last answer", "pt-BR": "Trechos da última resposta"},
 }
 
 

@@ -6,12 +6,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from core.jobs import JobQueue
+from core.knowledge.base import KnowledgeBase
+from core.knowledge.documents import DocumentStore
+from core.knowledge.embeddings import build_embeddings, embeddings_model_name
+from core.knowledge.index import ChunkIndex
 from core.llm import build_chat_model, default_model
 from core.memory import ConversationMemory
 from core.outbox import Outbox
@@ -55,11 +60,16 @@ class CoreDeps:
     models: ModelRegistry
     outbox: Outbox
     jobs: JobQueue
+    knowledge: KnowledgeBase
 
 
 @asynccontextmanager
 async def open_core(
-    settings: Settings, *, jobs: JobQueue, model_factory: ModelFactory = build_chat_model
+    settings: Settings,
+    *,
+    jobs: JobQueue,
+    model_factory: ModelFactory = build_chat_model,
+    embeddings: Embeddings | None = None,
 ) -> AsyncIterator[CoreDeps]:
     """Open Redis and the Postgres pool for the lifetime of a process."""
     # One direct connection first: a dead or misconfigured server fails fast and plainly
@@ -73,6 +83,13 @@ async def open_core(
         raise
     pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
     await pool.open(wait=True, timeout=30)
+    index = await ChunkIndex.open(
+        pool,
+        settings.database_url,
+        embeddings or build_embeddings(settings),
+        embeddings_model_name(settings),
+    )
+    outbox = Outbox(redis)
     try:
         yield CoreDeps(
             settings=settings,
@@ -86,9 +103,11 @@ async def open_core(
             ),
             users=UserStore(pool, admin_ids=settings.admin_ids),
             models=ModelRegistry(settings, model_factory),
-            outbox=Outbox(redis),
+            outbox=outbox,
             jobs=jobs,
+            knowledge=KnowledgeBase(settings, DocumentStore(pool), index, outbox, jobs, redis),
         )
     finally:
+        await index.close()
         await pool.close()
         await redis.aclose()

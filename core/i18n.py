@@ -184,6 +184,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "/history: what I remember of this conversation\n"
         "/model [name]: show or switch the model\n"
         "/lang [en|pt-BR]: show or set my language\n"
+        "/docs: the documents I learned here\n"
+        "/forget <doc>: forget a document\n"
+        "/sources: the passages behind my last answer\n"
+        "Send me files (PDF, DOCX, TXT, Markdown, HTML, CSV) or links and ask about them.\n"
         "In groups, mention me or reply to me.",
         "pt-BR": "Comandos:\n"
         "/ask <pergunta>: me pergunte algo (ou só escreva)\n"
@@ -193,6 +197,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "/history: o que eu lembro desta conversa\n"
         "/model [nome]: ver ou trocar o modelo\n"
         "/lang [en|pt-BR]: ver ou definir meu idioma\n"
+        "/docs: os documentos que aprendi aqui\n"
+        "/forget <doc>: esquecer um documento\n"
+        "/sources: os trechos por trás da minha última resposta\n"
+        "Envie arquivos (PDF, DOCX, TXT, Markdown, HTML, CSV) ou links e pergunte sobre eles.\n"
         "Em grupos, me mencione ou responda a uma mensagem minha.",
     },
     "reset_done": {
@@ -272,6 +280,139 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "Something went wrong on my side. Your conversation is safe; please try again.",
         "pt-BR": "Algo deu errado do meu lado. Sua conversa está salva; tente de novo.",
     },
+    "doc_received": {
+        "en": "📄 Got {name}. Indexing it now; this message will show the progress.",
+        "pt-BR": "📄 Recebi {name}. Estou indexando; esta mensagem mostra o andamento.",
+    },
+    "doc_duplicate": {
+        "en": "I already have {name} ({status}). Ask away, or /forget it first to send it again.",
+        "pt-BR": "Já tenho {name} ({status}). Pode perguntar, ou use /forget antes de reenviar.",
+    },
+    "doc_retrying": {
+        "en": "📄 {name} failed before; trying it again now.",
+        "pt-BR": "📄 {name} tinha falhado; estou tentando de novo.",
+    },
+    "doc_too_large": {
+        "en": "{name} is too big ({size}); the limit is {limit}.",
+        "pt-BR": "{name} é grande demais ({size}); o limite é {limit}.",
+    },
+    "doc_reading": {"en": "📄 {name}: reading…", "pt-BR": "📄 {name}: lendo…"},
+    "doc_embedding": {
+        "en": "📄 {name}: {where}; indexing passages {done}/{total}…",
+        "pt-BR": "📄 {name}: {where}; indexando trechos {done}/{total}…",
+    },
+    "doc_pages": {"en": "{pages} pages", "pt-BR": "{pages} páginas"},
+    "doc_sections": {"en": "{sections} sections", "pt-BR": "{sections} seções"},
+    "doc_ready": {
+        "en": "✅ {name} is ready ({where}, {chunks} passages).\n\n{summary}\n\n"
+        "You could ask:\n{questions}",
+        "pt-BR": "✅ {name} está pronto ({where}, {chunks} trechos).\n\n{summary}\n\n"
+        "Você pode perguntar:\n{questions}",
+    },
+    "doc_failed": {"en": "❌ {name}: {reason}", "pt-BR": "❌ {name}: {reason}"},
+    "reason_unsupported_type": {
+        "en": "I can't read this kind of file. I take PDF, DOCX, TXT, Markdown, HTML and CSV "
+        "files, and web links.",
+        "pt-BR": "Não consigo ler esse tipo de arquivo. Aceito PDF, DOCX, TXT, Markdown, HTML e "
+        "CSV, e links de páginas.",
+    },
+    "reason_empty": {"en": "the file is empty.", "pt-BR": "o arquivo está vazio."},
+    "reason_encrypted": {
+        "en": "it is password-protected; send a copy without the password.",
+        "pt-BR": "está protegido por senha; envie uma cópia sem senha.",
+    },
+    "reason_broken": {
+        "en": "the file seems damaged; I couldn't read it.",
+        "pt-BR": "o arquivo parece danificado; não consegui ler.",
+    },
+    "reason_no_text": {
+        "en": "it has no text I can read (a scanned document or only images?).",
+        "pt-BR": "não tem texto que eu consiga ler (documento escaneado ou só imagens?).",
+    },
+    "reason_too_many_pages": {
+        "en": "it has more pages than the limit of {limit}.",
+        "pt-BR": "tem mais páginas que o limite de {limit}.",
+    },
+    "reason_bad_url": {
+        "en": "that is not a web link I can open (http or https only).",
+        "pt-BR": "isso não é um link que eu possa abrir (só http ou https).",
+    },
+    "reason_private_address": {
+        "en": "I won't open it: it points to a private or local network address.",
+        "pt-BR": "não vou abrir: aponta para um endereço de rede privado ou local.",
+    },
+    "reason_unresolvable": {
+        "en": "that site's name does not resolve.",
+        "pt-BR": "o nome desse site não existe.",
+    },
+    "reason_unreachable": {"en": "the site did not answer.", "pt-BR": "o site não respondeu."},
+    "reason_timeout": {"en": "the site took too long.", "pt-BR": "o site demorou demais."},
+    "reason_too_large": {
+        "en": "the page is larger than the limit.",
+        "pt-BR": "a página passa do limite de tamanho.",
+    },
+    "reason_too_many_redirects": {
+        "en": "the link redirects too many times.",
+        "pt-BR": "o link redireciona vezes demais.",
+    },
+    "reason_http_error": {
+        "en": "the site answered with an error ({detail}).",
+        "pt-BR": "o site respondeu com erro ({detail}).",
+    },
+    "reason_not_a_document": {
+        "en": "the link is not a web page or document I can read.",
+        "pt-BR": "o link não é uma página ou documento que eu consiga ler.",
+    },
+    "reason_internal": {
+        "en": "something went wrong on my side; an admin can retry it.",
+        "pt-BR": "algo deu errado do meu lado; um admin pode tentar de novo.",
+    },
+    "docs_empty": {
+        "en": "No documents here yet. Send me a file (PDF, DOCX, TXT, Markdown, HTML, CSV) "
+        "or a link.",
+        "pt-BR": "Ainda não há documentos aqui. Envie um arquivo (PDF, DOCX, TXT, Markdown, HTML, "
+        "CSV) ou um link.",
+    },
+    "docs_header": {"en": "Documents here:", "pt-BR": "Documentos aqui:"},
+    "forget_usage": {
+        "en": "Say which one: /forget <id or name> (see /docs).",
+        "pt-BR": "Diga qual: /forget <id ou nome> (veja /docs).",
+    },
+    "forget_done": {
+        "en": "Forgot {name} and everything I had indexed from it.",
+        "pt-BR": "Esqueci {name} e tudo que eu tinha indexado dele.",
+    },
+    "forget_not_found": {
+        "en": 'I found no document matching "{reference}" here. See /docs.',
+        "pt-BR": 'Não achei documento com "{reference}" aqui. Veja /docs.',
+    },
+    "forget_ambiguous": {
+        "en": '"{reference}" matches several documents: {names}. Use the id from /docs.',
+        "pt-BR": '"{reference}" corresponde a vários documentos: {names}. Use o id do /docs.',
+    },
+    "sources_empty": {
+        "en": "My last answer here did not come from your documents.",
+        "pt-BR": "Minha última resposta aqui não veio dos seus documentos.",
+    },
+    "sources_header": {
+        "en": "Passages behind my last answer:",
+        "pt-BR": "Trechos por trás da minha última resposta:",
+    },
+    "kb_sources": {"en": "Sources:", "pt-BR": "Fontes:"},
+    "kb_not_found": {
+        "en": "I could not find this in your documents.",
+        "pt-BR": "Não encontrei isso nos seus documentos.",
+    },
+    "kb_reindex_needed": {
+        "en": "My document index needs a rebuild after a model change; an admin must run "
+        "`assistant reindex`.",
+        "pt-BR": "Meu índice de documentos precisa ser refeito após uma troca de modelo; um admin "
+        "deve rodar `assistant reindex`.",
+    },
+    "status_queued": {"en": "queued", "pt-BR": "na fila"},
+    "status_processing": {"en": "indexing", "pt-BR": "indexando"},
+    "status_ready": {"en": "ready", "pt-BR": "pronto"},
+    "status_failed": {"en": "failed", "pt-BR": "falhou"},
 }
 
 

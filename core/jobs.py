@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 SUMMARISE_CONVERSATION = "summarise_conversation"
+INGEST_DOCUMENT = "ingest_document"
 
 
 class JobQueue(Protocol):

@@ -24,6 +24,8 @@ READ_BLOCK_MS = 2_000
 MAX_DELIVERY_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 2.0
 REDIS_RETRY_SECONDS = 5.0
+# Status messages are edited while their job runs; a day covers any job.
+STATUS_TTL_SECONDS = 24 * 3600
 
 
 def stream_key(platform: Platform, chat_id: str | None = None) -> str:
@@ -46,6 +48,8 @@ class Outbox:
             "is_private": int(message.chat.is_private),
             "text": message.text,
             "user_key": message.user_key,
+            "status_key": message.status_key,
+            "is_final": message.is_final,
         }
         stream = stream_key(message.chat.platform, message.chat.id)
         entry_id = await self._redis.xadd(stream, {"payload": json.dumps(payload)})
@@ -85,10 +89,29 @@ class Outbox:
                 raw = fields.get(b"payload") or fields.get("payload")
                 data = json.loads(raw)
                 chat = ChatRef(platform, data["chat_id"], bool(data["is_private"]))
-                message = OutboxMessage(chat=chat, text=data["text"], user_key=data["user_key"])
+                message = OutboxMessage(
+                    chat=chat,
+                    text=data["text"],
+                    user_key=data["user_key"],
+                    status_key=data.get("status_key", ""),
+                    is_final=data.get("is_final", True),
+                )
                 key = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                 entries.append((key, message))
         return entries
+
+    async def remember_status_message(
+        self, platform: Platform, status_key: str, message_ref: str
+    ) -> None:
+        """Record which platform message shows the status under `status_key`."""
+        await self._redis.set(
+            f"outbox-status:{platform.value}:{status_key}", message_ref, ex=STATUS_TTL_SECONDS
+        )
+
+    async def status_message(self, platform: Platform, status_key: str) -> str | None:
+        """The platform message showing `status_key`, if a bot remembered one."""
+        value = await self._redis.get(f"outbox-status:{platform.value}:{status_key}")
+        return value.decode() if isinstance(value, bytes) else value
 
     async def ack(self, platform: Platform, entry_id: str, *, chat_id: str | None = None) -> None:
         """Mark an entry delivered so no bot sends it again."""

@@ -13,19 +13,23 @@ from core.commands import COMMANDS, CommandContext
 from core.deps import CoreDeps
 from core.i18n import detect_language, normalise_locale, t
 from core.jobs import SUMMARISE_CONVERSATION
+from core.knowledge.answer import sources_block, stream_grounded_answer
+from core.knowledge.index import EmbeddingModelChanged, Passage
+from core.knowledge.web import find_urls
 from core.llm import classify_failure
-from core.memory import new_turn
+from core.memory import Conversation, new_turn
 from core.types import Command, Done, Event, Incoming, Notice, TextDelta
 from core.users import UserRecord
 
 logger = logging.getLogger(__name__)
 
-# /ask is chat by command: the only way to talk to the bot through Discord slash commands.
+# /ask is chat by command (the way to talk through Discord slash commands); where there
+# are documents it makes the answer come from them.
 ASK_COMMAND = "ask"
 
 
 class ChatService:
-    """Routes a message to a command or to the model, and keeps memory and usage."""
+    """Routes a message to a command, to the knowledge base or to the model."""
 
     def __init__(self, deps: CoreDeps) -> None:
         self.deps = deps
@@ -37,15 +41,20 @@ class ChatService:
         said = incoming.text or (incoming.command.args if incoming.command else "")
         user = await self.deps.users.touch(incoming.user, detected_locale=detect_language(said))
         locale = self.resolve_locale(user, incoming)
-        if incoming.command and incoming.command.name == ASK_COMMAND:
+        is_ask = incoming.command is not None and incoming.command.name == ASK_COMMAND
+        if is_ask:
             incoming = replace(incoming, text=incoming.command.args, command=None)
         if incoming.command:
             yield Notice(await self._run_command(incoming.command, incoming, user, locale))
             return
+        if incoming.attachments or find_urls(incoming.text):
+            async for event in self._learn(incoming, locale):
+                yield event
+            return
         if not incoming.text.strip():
             yield Notice(t("empty_message", locale))
             return
-        async for event in self._answer(incoming, user, locale):
+        async for event in self._answer(incoming, user, locale, is_ask=is_ask):
             yield event
 
     @staticmethod
@@ -68,25 +77,38 @@ class ChatService:
         handler = COMMANDS.get(command.name)
         if handler is None:
             return t("unknown_command", locale, command=command.name)
-        return await handler(
-            CommandContext(incoming=incoming, user=user, locale=locale, deps=self.deps)
-        )
+        context = CommandContext(incoming=incoming, user=user, locale=locale, deps=self.deps)
+        return await handler(context)
+
+    async def _learn(self, incoming: Incoming, locale: str) -> AsyncIterator[Event]:
+        """Files and links become documents; each gets a status message that jobs update."""
+        knowledge = self.deps.knowledge
+        for attachment in incoming.attachments:
+            yield await knowledge.add_file(incoming, attachment, locale)
+        for url in find_urls(incoming.text):
+            yield await knowledge.add_url(incoming, url, locale)
 
     async def _answer(
-        self, incoming: Incoming, user: UserRecord, locale: str
+        self, incoming: Incoming, user: UserRecord, locale: str, *, is_ask: bool
     ) -> AsyncIterator[Event]:
         deps = self.deps
         key = incoming.conversation_key
         conversation = await deps.memory.load(key)
-        model = deps.models.get(user.model)
+        try:
+            passages = await deps.knowledge.evidence(incoming, incoming.text)
+        except EmbeddingModelChanged as exc:
+            logger.error("knowledge base unusable: %s", exc)
+            if is_ask:
+                yield Notice(t("kb_reindex_needed", locale), is_error=True)
+                return
+            passages = []
+        if is_ask and not passages and await deps.knowledge.has_documents(incoming):
+            # /ask means "from my documents": say so rather than answer from general knowledge.
+            yield Notice(t("kb_not_found", locale))
+            return
         parts: list[str] = []
         try:
-            async for chunk in stream_answer(
-                model,
-                system_prompt=deps.settings.system_prompt,
-                conversation=conversation,
-                text=incoming.text,
-            ):
+            async for chunk in self._stream(incoming, user, locale, conversation, passages):
                 if chunk:
                     parts.append(chunk)
                     yield TextDelta(chunk)
@@ -97,9 +119,49 @@ class ChatService:
             yield Notice(t(f"error_{failure.value}", locale), is_error=True)
             return
         answer = "".join(parts).strip()
+        await self._remember(incoming, locale, conversation, answer, passages)
+        if passages:
+            answer = f"{answer}\n\n{sources_block(answer, passages, t('kb_sources', locale))}"
+        yield Done(answer)
+
+    def _stream(
+        self,
+        incoming: Incoming,
+        user: UserRecord,
+        locale: str,
+        conversation: Conversation,
+        passages: list[Passage],
+    ) -> AsyncIterator[str]:
+        model = self.deps.models.get(user.model)
+        system_prompt = self.deps.settings.system_prompt
+        if not passages:
+            return stream_answer(
+                model, system_prompt=system_prompt, conversation=conversation, text=incoming.text
+            )
+        return stream_grounded_answer(
+            model,
+            system_prompt=system_prompt,
+            conversation=conversation,
+            question=incoming.text,
+            passages=passages,
+            not_found=t("kb_not_found", locale),
+        )
+
+    async def _remember(
+        self,
+        incoming: Incoming,
+        locale: str,
+        conversation: Conversation,
+        answer: str,
+        passages: list[Passage],
+    ) -> None:
+        """Keep the turn, its sources and usage; hand overflow to the summary job."""
+        deps = self.deps
+        key = incoming.conversation_key
         result = await deps.memory.append(
             key, new_turn("human", incoming.text), new_turn("ai", answer)
         )
+        await deps.knowledge.remember_sources(key, passages)
         if result.needs_summary:
             await deps.jobs.defer(
                 SUMMARISE_CONVERSATION,
@@ -111,8 +173,7 @@ class ChatService:
                 locale=locale,
             )
         await deps.users.record_usage(
-            user.identity,
+            incoming.user.key,
             input_tokens=count_tokens_approximately([incoming.text]) + conversation.tokens,
             output_tokens=count_tokens_approximately([answer]),
         )
-        yield Done(answer)

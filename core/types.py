@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -42,12 +43,13 @@ class ChatRef:
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file that came with a message; bytes are fetched lazily by the adapter."""
+    """A file that came with a message; its bytes are fetched only once the size is accepted."""
 
     file_name: str
     mime_type: str
     size_bytes: int
     platform_file_id: str
+    fetch: Callable[[], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,15 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class Notice:
-    """A standalone message: command output, a friendly error, a status line."""
+    """A standalone message: command output, a friendly error, a status line.
+
+    A notice with a `status_key` starts a status message that later outbox messages with
+    the same key edit (job progress).
+    """
 
     text: str
     is_error: bool = False
+    status_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,8 +111,14 @@ Event = TextDelta | Notice | Done
 
 @dataclass(frozen=True)
 class OutboxMessage:
-    """Something a worker wants a bot to deliver to a chat later."""
+    """Something a worker wants a bot to deliver to a chat later.
+
+    With a `status_key` it edits the status message shown under that key (sending a new
+    one if there is none); `is_final` marks the job's last word on that key.
+    """
 
     chat: ChatRef
     text: str
     user_key: str = ""
+    status_key: str = ""
+    is_final: bool = True

@@ -5,16 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+from core.db import sqlalchemy_url
+
 # Any other process migrating the same database waits on this lock instead of racing.
 MIGRATION_LOCK_ID = 7_344_211
-
-
-def sqlalchemy_url(database_url: str) -> str:
-    """Use the psycopg 3 driver whatever scheme DATABASE_URL was written with."""
-    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
-        if database_url.startswith(prefix):
-            return "postgresql+psycopg://" + database_url[len(prefix) :]
-    raise ValueError("DATABASE_URL must start with postgresql://")
 
 
 def run_migrations_online() -> None:

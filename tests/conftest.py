@@ -19,6 +19,7 @@ import pytest
 from redis.asyncio import Redis
 
 from core.deps import CoreDeps, open_core
+from core.knowledge.embeddings import LocalMiniLMEmbeddings
 from core.service import ChatService
 from core.settings import Settings
 from launcher.migrate import migrate
@@ -103,18 +104,31 @@ def chat_model() -> EchoChatModel:
     return EchoChatModel()
 
 
+@pytest.fixture(scope="session")
+def embeddings() -> LocalMiniLMEmbeddings:
+    """The real offline embedding model, loaded once for the session."""
+    return LocalMiniLMEmbeddings()
+
+
 @pytest.fixture
-async def deps(settings: Settings, chat_model: EchoChatModel) -> AsyncIterator[CoreDeps]:
+async def deps(
+    settings: Settings, chat_model: EchoChatModel, embeddings: LocalMiniLMEmbeddings
+) -> AsyncIterator[CoreDeps]:
     """Core resources on the real services, with the echo model at the model boundary."""
     async with (
         open_core(
-            settings, jobs=ProcrastinateJobs(job_app), model_factory=lambda _s, _name: chat_model
+            settings,
+            jobs=ProcrastinateJobs(job_app),
+            model_factory=lambda _s, _name: chat_model,
+            embeddings=embeddings,
         ) as core,
         connected(settings.database_url),
     ):
         await core.redis.flushdb()
         async with core.pool.connection() as conn:
-            await conn.execute("TRUNCATE users, usage_counters, procrastinate_jobs CASCADE")
+            await conn.execute(
+                "TRUNCATE users, usage_counters, procrastinate_jobs, documents CASCADE"
+            )
         core.job_app = job_app  # type: ignore[attr-defined]
         yield core
 

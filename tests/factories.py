@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from core.types import (
+    Attachment,
     ChatRef,
     Command,
     Done,
@@ -47,3 +50,23 @@ def reply_text(events: list[Event]) -> str:
 
 def streamed(events: list[Event]) -> str:
     return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+async def run_jobs(deps) -> None:  # noqa: ANN001
+    """Drain every waiting job with a real procrastinate worker, then stop."""
+    await deps.job_app.run_worker_async(
+        wait=False, install_signal_handlers=False, additional_context={"deps": deps}
+    )
+
+
+def attachment(file_name: str, data: bytes, mime_type: str = "application/octet-stream"):  # noqa: ANN201
+    """A file sent in chat, as adapters build it."""
+
+    async def fetch() -> bytes:
+        return data
+
+    return Attachment(file_name, mime_type, len(data), f"test:{file_name}", fetch=fetch)
+
+
+def with_files(incoming: Incoming, *files: Attachment) -> Incoming:
+    return replace(incoming, attachments=tuple(files))

@@ -9,9 +9,14 @@ from procrastinate import JobContext, RetryStrategy
 from core.chat import extend_summary
 from core.deps import CoreDeps
 from core.i18n import t
-from core.jobs import SUMMARISE_CONVERSATION
+from core.jobs import INGEST_DOCUMENT, SUMMARISE_CONVERSATION
+from core.knowledge.base import JobTarget
 from core.types import ChatRef, OutboxMessage, Platform
 from workers.app import DEFAULT_QUEUE, app
+
+INGEST_MAX_ATTEMPTS = 3
+# A worker that has not sent a heartbeat for this long is dead; its jobs go back in line.
+STALLED_AFTER_SECONDS = 60
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +55,51 @@ async def summarise_conversation(
         await deps.outbox.publish(
             OutboxMessage(chat=chat, text=t("memory_summarised", locale), user_key=user_key)
         )
+
+
+@app.task(
+    name=INGEST_DOCUMENT,
+    queue=DEFAULT_QUEUE,
+    pass_context=True,
+    retry=RetryStrategy(max_attempts=INGEST_MAX_ATTEMPTS, exponential_wait=5),
+)
+async def ingest_document(
+    context: JobContext,
+    *,
+    document_id: str,
+    platform: str,
+    chat_id: str,
+    is_private: bool,
+    user_key: str,
+    locale: str,
+) -> None:
+    """Extracts, splits, embeds and indexes a document, reporting progress to its chat."""
+    deps = deps_of(context)
+    target = JobTarget.from_kwargs(
+        platform=platform, chat_id=chat_id, is_private=is_private, user_key=user_key, locale=locale
+    )
+    try:
+        await deps.knowledge.ingest(document_id, target, deps.models.get())
+    except Exception:
+        if context.job.attempts + 1 >= INGEST_MAX_ATTEMPTS:
+            # Out of retries: the document must not stay "indexing" forever.
+            await deps.knowledge.fail(document_id, target)
+        raise
+
+
+@app.periodic(cron="* * * * *", periodic_id="retry_stalled_jobs")
+@app.task(name="retry_stalled_jobs", queue=DEFAULT_QUEUE, queueing_lock="retry_stalled_jobs")
+async def retry_stalled_jobs(timestamp: int) -> None:
+    """Puts back in line the jobs of workers that died mid-job (killed, crashed, lost power)."""
+    await requeue_stalled_jobs()
+
+
+async def requeue_stalled_jobs() -> int:
+    """Retry every job whose worker stopped sending heartbeats; returns how many."""
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS)
+    count = 0
+    for job in stalled:
+        await app.job_manager.retry_job(job)
+        logger.warning("retrying job %s (%s) from a dead worker", job.id, job.task_name)
+        count += 1
+    return count

@@ -5,23 +5,21 @@ from __future__ import annotations
 import pytest
 
 from core.deps import CoreDeps
+from core.jobs import SUMMARISE_CONVERSATION
 from core.service import ChatService
 from core.types import Platform
-from tests.factories import collect, in_group, private, reply_text
+from tests.factories import collect, in_group, private, reply_text, run_jobs
 from tests.fakes import EchoChatModel
 
 
-async def run_jobs(deps: CoreDeps) -> None:
-    """Drain every waiting job with a real procrastinate worker, then stop."""
-    await deps.job_app.run_worker_async(  # type: ignore[attr-defined]
-        wait=False, install_signal_handlers=False, additional_context={"deps": deps}
-    )
-
-
-async def jobs_by_status(deps: CoreDeps) -> dict[str, int]:
+async def jobs_by_status(deps: CoreDeps, task: str = SUMMARISE_CONVERSATION) -> dict[str, int]:
     async with deps.pool.connection() as conn:
         rows = await (
-            await conn.execute("SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY 1")
+            await conn.execute(
+                "SELECT status::text, count(*) FROM procrastinate_jobs WHERE task_name = %s "
+                "GROUP BY 1",
+                (task,),
+            )
         ).fetchall()
     return dict(rows)
 

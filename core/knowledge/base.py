@@ -1,0 +1,335 @@
+"""The knowledge base: intake of files and links, the ingestion job, and retrieval.
+
+Intake only records a document (bytes, hash, scope) and defers a job; the job extracts,
+splits, embeds and writes chunks, reporting progress to the chat through the outbox, and
+marks the document ready only when every chunk is in. A document belongs to a scope: the
+user in a private chat, the chat itself in a group, and every query filters by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+from redis.asyncio import Redis
+
+from core.i18n import t
+from core.jobs import INGEST_DOCUMENT, JobQueue
+from core.knowledge.answer import cite, excerpt, relevant
+from core.knowledge.documents import Document, DocumentStore
+from core.knowledge.embeddings import token_counter
+from core.knowledge.index import ChunkIndex, Passage
+from core.knowledge.loaders import DocumentError, ExtractedDocument, detect_kind, extract
+from core.knowledge.splitting import split_document
+from core.knowledge.summary import digest
+from core.knowledge.web import UrlRefused, fetch_url
+from core.outbox import Outbox
+from core.settings import Settings
+from core.types import Attachment, ChatRef, Incoming, Notice, OutboxMessage, Platform
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_SECONDS = 3.0
+SOURCES_KEY_PREFIX = "sources"
+WEB_PAGE_KIND = "web"
+LANGUAGE_NAMES = {"pt-BR": "Brazilian Portuguese", "en": "English"}
+
+
+def scope_for(incoming: Incoming) -> str:
+    """Private chats teach the user's own knowledge; groups teach the group's."""
+    return incoming.user.key if incoming.chat.is_private else incoming.chat.key
+
+
+@dataclass(frozen=True)
+class JobTarget:
+    """Where a job reports: the chat, the person, and their language."""
+
+    chat: ChatRef
+    user_key: str
+    locale: str
+
+    def as_kwargs(self) -> dict[str, object]:
+        return {
+            "platform": self.chat.platform.value,
+            "chat_id": self.chat.id,
+            "is_private": self.chat.is_private,
+            "user_key": self.user_key,
+            "locale": self.locale,
+        }
+
+    @classmethod
+    def from_kwargs(
+        cls, *, platform: str, chat_id: str, is_private: bool, user_key: str, locale: str
+    ) -> JobTarget:
+        return cls(ChatRef(Platform(platform), chat_id, is_private), user_key, locale)
+
+
+class KnowledgeBase:
+    """Documents and chunks for every scope."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        documents: DocumentStore,
+        index: ChunkIndex,
+        outbox: Outbox,
+        jobs: JobQueue,
+        redis: Redis,
+    ) -> None:
+        self.settings = settings
+        self.documents = documents
+        self.index = index
+        self._outbox = outbox
+        self._jobs = jobs
+        self._redis = redis
+
+    # --- intake ------------------------------------------------------------------
+
+    async def add_file(self, incoming: Incoming, attachment: Attachment, locale: str) -> Notice:
+        """Accept a file sent in chat: check it, store it, and queue its indexing."""
+        name = attachment.file_name
+        limit = self.settings.knowledge_max_file_bytes
+        if attachment.size_bytes > limit:
+            return Notice(
+                t(
+                    "doc_too_large",
+                    locale,
+                    name=name,
+                    size=_size(attachment.size_bytes),
+                    limit=_size(limit),
+                ),
+                is_error=True,
+            )
+        if attachment.fetch is None:
+            return Notice(
+                t("doc_failed", locale, name=name, reason=t("reason_broken", locale)), is_error=True
+            )
+        data = await attachment.fetch()
+        if len(data) > limit:
+            return Notice(
+                t("doc_too_large", locale, name=name, size=_size(len(data)), limit=_size(limit)),
+                is_error=True,
+            )
+        try:
+            kind = detect_kind(name, attachment.mime_type, data)
+        except DocumentError as exc:
+            return Notice(self._failure_text(name, exc.reason, exc.detail, locale), is_error=True)
+        return await self._record(
+            incoming,
+            locale,
+            title=name,
+            kind=kind,
+            file_name=name,
+            mime_type=attachment.mime_type,
+            data=data,
+        )
+
+    async def add_url(self, incoming: Incoming, url: str, locale: str) -> Notice:
+        """Accept a web link: record it and queue the fetch and indexing."""
+        return await self._record(
+            incoming,
+            locale,
+            title=url,
+            kind=WEB_PAGE_KIND,
+            file_name=url,
+            mime_type="text/html",
+            data=b"",
+            source_url=url,
+        )
+
+    async def _record(self, incoming: Incoming, locale: str, **document: object) -> Notice:
+        document_row, is_new = await self.documents.add(
+            scope=scope_for(incoming),
+            added_by=incoming.user.key,
+            **document,  # type: ignore[arg-type]
+        )
+        name = document_row.title
+        if not is_new and document_row.status != "failed":
+            status = t(f"status_{document_row.status}", locale)
+            return Notice(t("doc_duplicate", locale, name=name, status=status))
+        target = JobTarget(incoming.chat, incoming.user.key, locale)
+        await self._jobs.defer(
+            INGEST_DOCUMENT,
+            lock=f"ingest:{document_row.id}",
+            document_id=document_row.id,
+            **target.as_kwargs(),
+        )
+        key = "doc_received" if is_new else "doc_retrying"
+        return Notice(t(key, locale, name=name), status_key=document_row.id)
+
+    # --- the ingestion job ------------------------------------------------------------
+
+    async def ingest(self, document_id: str, target: JobTarget, model: BaseChatModel) -> None:
+        """Extract, split, embed and index one document, reporting progress; idempotent."""
+        document = await self.documents.get(document_id)
+        if document is None:
+            return  # forgotten while it waited in the queue
+        locale = target.locale
+        await self.index.check_model()
+        await self.documents.set_status(document_id, "processing")
+        await self.index.delete_document(document_id)  # leftovers of a crashed attempt
+        await self._report(
+            target, document_id, t("doc_reading", locale, name=document.title), final=False
+        )
+        try:
+            extracted = await self._extract(document)
+        except (DocumentError, UrlRefused) as exc:
+            await self.documents.set_status(document_id, "failed", error=exc.reason)
+            text = self._failure_text(document.title, exc.reason, exc.detail, locale)
+            await self._report(target, document_id, text, final=True)
+            return
+        title = extracted.title or document.title
+        chunks = split_document(extracted, count_tokens=token_counter())
+        where = _where(extracted, locale)
+        batch_size = self.settings.embeddings_batch_size
+        last_report = time.monotonic()
+        for start in range(0, len(chunks), batch_size):
+            batch = chunks[start : start + batch_size]
+            vectors = await self.index.embeddings.aembed_documents([c.text for c in batch])
+            await self.index.write(
+                scope=document.scope, document_id=document_id, chunks=batch, vectors=vectors
+            )
+            if time.monotonic() - last_report >= PROGRESS_INTERVAL_SECONDS:
+                last_report = time.monotonic()
+                done = min(start + batch_size, len(chunks))
+                text = t(
+                    "doc_embedding", locale, name=title, where=where, done=done, total=len(chunks)
+                )
+                await self._report(target, document_id, text, final=False)
+        await self.documents.mark_ready(
+            document_id,
+            title=title,
+            page_count=extracted.page_count,
+            chunk_count=len(chunks),
+            language=extracted.language,
+            embedding_model=self.index.model_name,
+        )
+        result = await digest(
+            model,
+            title=title,
+            text="\n\n".join(s.text for s in extracted.sections),
+            language=LANGUAGE_NAMES.get(extracted.language or locale, "English"),
+            headings=[s.heading for s in extracted.sections if s.heading][:3],
+        )
+        await self.documents.set_summary(document_id, result.summary, result.questions)
+        questions = "\n".join(f"• {question}" for question in result.questions)
+        text = t(
+            "doc_ready",
+            locale,
+            name=title,
+            where=where,
+            chunks=len(chunks),
+            summary=result.summary,
+            questions=questions,
+        )
+        await self._report(target, document_id, text, final=True)
+
+    async def fail(self, document_id: str, target: JobTarget) -> None:
+        """Give up on a document after the job's last attempt, and say so."""
+        document = await self.documents.get(document_id)
+        if document is None:
+            return
+        await self.documents.set_status(document_id, "failed", error="internal")
+        text = self._failure_text(document.title, "internal", "", target.locale)
+        await self._report(target, document_id, text, final=True)
+
+    async def _extract(self, document: Document) -> ExtractedDocument:
+        data = await self.documents.blob(document.id)
+        file_name, mime_type = document.file_name, document.mime_type
+        if document.source_url and not data:
+            fetched = await fetch_url(
+                document.source_url,
+                allowed_hosts=self.settings.url_allowed_hosts,
+                max_bytes=self.settings.url_max_bytes,
+                timeout_seconds=self.settings.url_fetch_timeout_seconds,
+            )
+            data, file_name, mime_type = fetched.data, fetched.file_name, fetched.content_type
+            await self.documents.store_fetched(document.id, data, mime_type=mime_type)
+        return await asyncio.to_thread(
+            extract,
+            data,
+            file_name=file_name,
+            mime_type=mime_type,
+            max_pages=self.settings.knowledge_max_pages,
+        )
+
+    async def _report(self, target: JobTarget, document_id: str, text: str, *, final: bool) -> None:
+        await self._outbox.publish(
+            OutboxMessage(
+                chat=target.chat,
+                text=text,
+                user_key=target.user_key,
+                status_key=document_id,
+                is_final=final,
+            )
+        )
+
+    def _failure_text(self, name: str, reason: str, detail: str, locale: str) -> str:
+        reason_text = t(
+            f"reason_{reason}" if f"reason_{reason}" in _REASONS else "reason_internal",
+            locale,
+            limit=self.settings.knowledge_max_pages,
+            detail=detail,
+        )
+        return t("doc_failed", locale, name=name, reason=reason_text)
+
+    # --- retrieval ---------------------------------------------------------------------
+
+    async def evidence(self, incoming: Incoming, question: str) -> list[Passage]:
+        """Passages of this chat's scope that bear on the question (may be empty)."""
+        passages = await self.index.search(
+            scope_for(incoming), question, k=self.settings.retrieval_top_k
+        )
+        return relevant(passages)
+
+    async def has_documents(self, incoming: Incoming) -> bool:
+        """Whether this chat's scope has any document ready to answer from."""
+        return bool(await self.documents.ready_ids(scope_for(incoming)))
+
+    async def remember_sources(self, conversation_key: str, passages: list[Passage]) -> None:
+        """Keep the passages behind the last answer for /sources."""
+        payload = json.dumps([{"cite": cite(p), "excerpt": excerpt(p)} for p in passages])
+        await self._redis.set(
+            f"{SOURCES_KEY_PREFIX}:{conversation_key}", payload, ex=self.settings.memory_ttl_seconds
+        )
+
+    async def last_sources(self, conversation_key: str) -> list[dict[str, str]]:
+        raw = await self._redis.get(f"{SOURCES_KEY_PREFIX}:{conversation_key}")
+        return json.loads(raw) if raw else []
+
+
+_REASONS = frozenset(
+    f"reason_{key}"
+    for key in (
+        "unsupported_type",
+        "empty",
+        "encrypted",
+        "broken",
+        "no_text",
+        "too_many_pages",
+        "bad_url",
+        "private_address",
+        "unresolvable",
+        "unreachable",
+        "timeout",
+        "too_large",
+        "too_many_redirects",
+        "http_error",
+        "not_a_document",
+        "internal",
+    )
+)
+
+
+def _where(extracted: ExtractedDocument, locale: str) -> str:
+    if extracted.page_count:
+        return t("doc_pages", locale, pages=extracted.page_count)
+    return t("doc_sections", locale, sections=len(extracted.sections))
+
+
+def _size(size_bytes: int) -> str:
+    return f"{size_bytes / (1024 * 1024):.1f} MB"
