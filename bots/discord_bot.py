@@ -7,12 +7,17 @@ Discord renders Markdown itself, so text goes out as the model wrote it, but nev
 with pings: every send carries `AllowedMentions.none()`.
 
 Where the bot answers:
-- DMs: always.
+- DMs: always, a file sent without any text included.
 - Guild channels and threads: when mentioned (`@bot`) or when someone replies to one of
   its messages. A thread is a chat of its own, with its own memory.
-- Slash commands (/ask, /start, /help, /reset, /history, /model, /lang): anywhere. The
-  interaction is deferred at once, inside Discord's 3-second window, and the answer
-  then fills in the deferred response. Commands other than /ask answer ephemerally.
+- Slash commands (/ask, /start, /help, /reset, /history, /model, /lang, /docs, /forget,
+  /sources): anywhere. The interaction is deferred at once, inside Discord's 3-second
+  window, and the answer then fills in the deferred response. Commands other than /ask
+  answer ephemerally.
+
+Attachments are files to learn from: their bytes are read only once the core has
+accepted their size. A notice with a `status_key` (a document being indexed) is
+remembered in the outbox, and the job's later outbox messages with that key edit it.
 
 Set-up in the Discord Developer Portal (Bot tab): enable the privileged
 **Message Content** intent. Without it Discord blanks the text of guild messages that
@@ -41,6 +46,8 @@ from bots.rendering import RateLimited, StreamingReply
 from core.commands import COMMAND_DESCRIPTIONS, command_from_text
 from core.deps import CoreDeps
 from core.i18n import normalise_locale, t
+from core.knowledge.base import scope_for
+from core.outbox import Outbox
 from core.service import ASK_COMMAND, ChatService
 from core.settings import ConfigError
 from core.types import (
@@ -64,8 +71,10 @@ MAX_MESSAGE_CHARS = 2000
 EDIT_INTERVAL_SECONDS = 1.2
 # Used when a 429 arrives without a Retry-After header.
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
-# Discord shows at most 25 autocomplete suggestions.
+# Discord shows at most 25 autocomplete suggestions, each named in at most 100 characters.
 MAX_AUTOCOMPLETE_CHOICES = 25
+MAX_CHOICE_NAME_CHARS = 100
+DEFAULT_MIME_TYPE = "application/octet-stream"
 # One stable name per host, so a restarted bot re-reads the outbox entries it had not acked.
 OUTBOX_CONSUMER = f"discord-{socket.gethostname()}"
 
@@ -78,6 +87,7 @@ DISCORD_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "ask.question": {"en": "Your question", "pt-BR": "Sua pergunta"},
     "model.name": {"en": "Model to switch to", "pt-BR": "Modelo para usar"},
     "lang.language": {"en": "Language for my messages", "pt-BR": "Idioma das minhas mensagens"},
+    "forget.document": {"en": "Document name or id", "pt-BR": "Nome ou id do documento"},
 }
 _DESCRIPTIONS = {**COMMAND_DESCRIPTIONS, **DISCORD_DESCRIPTIONS}
 _PT_BR_BY_ENGLISH = {texts["en"]: texts["pt-BR"] for texts in _DESCRIPTIONS.values()}
@@ -124,15 +134,18 @@ def incoming_from_message(message: discord.Message, me: discord.abc.User) -> Inc
         text="" if command else text,
         command=command,
         is_addressed=is_addressed_to(message, me),
-        attachments=tuple(
-            Attachment(
-                file_name=item.filename,
-                mime_type=item.content_type or "application/octet-stream",
-                size_bytes=item.size,
-                platform_file_id=item.url,
-            )
-            for item in message.attachments
-        ),
+        attachments=tuple(attachment_of(item) for item in message.attachments),
+    )
+
+
+def attachment_of(item: discord.Attachment) -> Attachment:
+    """A sent file as the core sees it; `Attachment.read` downloads it only if the core asks."""
+    return Attachment(
+        file_name=item.filename,
+        mime_type=item.content_type or DEFAULT_MIME_TYPE,
+        size_bytes=item.size,
+        platform_file_id=item.url,
+        fetch=item.read,
     )
 
 
@@ -188,7 +201,7 @@ class ChannelSink:
         self.sent_count += 1
         return message
 
-    async def edit(self, handle: discord.Message, text: str) -> None:
+    async def edit(self, handle: discord.Message | discord.PartialMessage, text: str) -> None:
         with _as_rate_limited():
             await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
 
@@ -227,8 +240,12 @@ async def render_events(
     sink: ChannelSink | InteractionSink,
     *,
     edit_interval_seconds: float = EDIT_INTERVAL_SECONDS,
+    outbox: Outbox | None = None,
 ) -> None:
-    """Stream text deltas as throttled edits; each notice goes out as its own message."""
+    """Stream text deltas as throttled edits; each notice goes out as its own message.
+
+    A notice with a `status_key` is remembered in `outbox`, so its job's updates edit it.
+    """
     reply = StreamingReply(sink, MAX_MESSAGE_CHARS, edit_interval_seconds=edit_interval_seconds)
     async for event in events:
         if isinstance(event, TextDelta):
@@ -238,7 +255,50 @@ async def render_events(
         elif isinstance(event, Notice):
             # A partial answer stays as far as it got (without the cursor); then the notice.
             await reply.finish()
-            await StreamingReply(sink, MAX_MESSAGE_CHARS).finish(event.text)
+            notice = StatusSink(sink, None)
+            await StreamingReply(notice, MAX_MESSAGE_CHARS).finish(event.text)
+            if event.status_key and outbox is not None and notice.shown is not None:
+                await outbox.remember_status_message(
+                    Platform.DISCORD, event.status_key, notice.shown
+                )
+
+
+def message_ref(message: discord.Message | discord.PartialMessage) -> str:
+    """`channel_id:message_id`: how the outbox remembers a status message to edit later."""
+    return f"{message.channel.id}:{message.id}"
+
+
+class StatusSink:
+    """A sink whose first piece edits a job's status message, or replaces it if it is gone.
+
+    `shown` is the reference of the message that shows the status afterwards, for the
+    outbox to remember; with no status message to edit, that is the first one sent.
+    """
+
+    def __init__(
+        self, sink: ChannelSink | InteractionSink, status: discord.PartialMessage | None
+    ) -> None:
+        self._sink = sink
+        self._status = status
+        self.shown: str | None = None
+
+    async def send(self, text: str) -> Any:
+        if self.shown is None and self._status is not None:
+            try:
+                await self._sink.edit(self._status, text)
+            except (discord.NotFound, discord.Forbidden) as exc:
+                logger.info("status message %s is gone (%s); sending a new one", self._status, exc)
+                self._status = None
+            else:
+                self.shown = message_ref(self._status)
+                return self._status
+        message = await self._sink.send(text)
+        if self.shown is None:
+            self.shown = message_ref(message)
+        return message
+
+    async def edit(self, handle: Any, text: str) -> None:
+        await self._sink.edit(handle, text)
 
 
 # Slash commands. Each defers at once and hands the rest to AssistantClient.answer_command.
@@ -302,6 +362,49 @@ async def lang(interaction: discord.Interaction, language: str | None = None) ->
     await _client(interaction).answer_command(interaction, Command("lang", language or ""))
 
 
+async def docs(interaction: discord.Interaction) -> None:
+    """Lists the documents learned in this chat."""
+    await _client(interaction).answer_command(interaction, Command("docs"))
+
+
+async def document_names(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """Suggests this chat's documents whose title or id matches what was typed so far."""
+    client = _client(interaction)
+    scope = scope_for(incoming_from_interaction(interaction, Command("forget", current)))
+    typed = current.strip().lower()
+    matching = [
+        document
+        for document in await client.deps.knowledge.documents.list([scope])
+        if typed in document.title.lower() or document.id.startswith(typed)
+    ]
+    return [
+        app_commands.Choice(name=_choice_name(d.title, d.short_id), value=d.short_id)
+        for d in matching[:MAX_AUTOCOMPLETE_CHOICES]
+    ]
+
+
+def _choice_name(title: str, short_id: str) -> str:
+    """`title [id]`, the title shortened to fit Discord's 100 characters."""
+    suffix = f" [{short_id}]"
+    room = MAX_CHOICE_NAME_CHARS - len(suffix)
+    shown = title if len(title) <= room else title[: room - 1] + "…"
+    return shown + suffix
+
+
+@app_commands.describe(document=_describe("forget.document"))
+@app_commands.autocomplete(document=document_names)
+async def forget(interaction: discord.Interaction, document: str) -> None:
+    """Forgets one document and everything indexed from it."""
+    await _client(interaction).answer_command(interaction, Command("forget", document))
+
+
+async def sources(interaction: discord.Interaction) -> None:
+    """Shows the passages behind the last answer."""
+    await _client(interaction).answer_command(interaction, Command("sources"))
+
+
 SLASH_COMMANDS = {
     "ask": ask,
     "start": start,
@@ -310,6 +413,9 @@ SLASH_COMMANDS = {
     "history": history,
     "model": model,
     "lang": lang,
+    "docs": docs,
+    "forget": forget,
+    "sources": sources,
 }
 
 
@@ -398,6 +504,7 @@ class AssistantClient(discord.Client):
                 self.service.handle(incoming),
                 ChannelSink(message.channel, reply_to=message),
                 edit_interval_seconds=self.edit_interval_seconds,
+                outbox=self.deps.outbox,
             )
 
     async def answer_command(self, interaction: discord.Interaction, command: Command) -> None:
@@ -409,15 +516,39 @@ class AssistantClient(discord.Client):
             self.service.handle(incoming_from_interaction(interaction, command)),
             sink,
             edit_interval_seconds=self.edit_interval_seconds,
+            outbox=self.deps.outbox,
         )
         if sink.sent_count == 0:
             # Nothing to say (an empty answer): drop the "thinking…" placeholder.
             await interaction.delete_original_response()
 
     async def deliver(self, outgoing: OutboxMessage) -> None:
-        """Sends a worker's message (a finished job, a summary) to its channel."""
+        """Sends a worker's message to its channel; job progress edits its status message.
+
+        Without a remembered status message (a restart, an expired key) or when it was
+        deleted, the text goes out as a new message, which later updates then edit.
+        """
+        outbox = self.deps.outbox
+        remembered = None
+        if outgoing.status_key:
+            remembered = await outbox.status_message(Platform.DISCORD, outgoing.status_key)
         channel = self.get_partial_messageable(int(outgoing.chat.id))
-        await StreamingReply(ChannelSink(channel), MAX_MESSAGE_CHARS).finish(outgoing.text)
+        sink = StatusSink(ChannelSink(channel), self._status_message(remembered))
+        await StreamingReply(sink, MAX_MESSAGE_CHARS).finish(outgoing.text)
+        if outgoing.status_key and sink.shown is not None and sink.shown != remembered:
+            await outbox.remember_status_message(Platform.DISCORD, outgoing.status_key, sink.shown)
+
+    def _status_message(self, remembered: str | None) -> discord.PartialMessage | None:
+        """The message behind a remembered `channel_id:message_id`, without fetching it."""
+        if not remembered:
+            return None
+        channel_id, _, message_id = remembered.partition(":")
+        try:
+            channel = self.get_partial_messageable(int(channel_id))
+            return channel.get_partial_message(int(message_id))
+        except ValueError:
+            logger.warning("ignoring a malformed status message reference %r", remembered)
+            return None
 
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

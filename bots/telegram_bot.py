@@ -1,10 +1,15 @@
 """The Telegram adapter: Bot API updates in, the core's events out as messages and edits.
 
-Thin on purpose. A text message becomes a `core.types.Incoming`; `ChatService.handle`
-decides everything else. Its events come back as one streamed reply (sent, then edited
-at most every `EDIT_INTERVAL_SECONDS`, split at Telegram's 4096 characters) and notices
-as messages of their own. Model Markdown is rendered to text plus entities with
-telegramify-markdown; whatever Telegram refuses to format is sent again as plain text.
+Thin on purpose. A text message, or a document with its caption, becomes a
+`core.types.Incoming`; `ChatService.handle` decides everything else. Its events come back
+as one streamed reply (sent, then edited at most every `EDIT_INTERVAL_SECONDS`, split at
+Telegram's 4096 characters) and notices as messages of their own. Model Markdown is
+rendered to text plus entities with telegramify-markdown; whatever Telegram refuses to
+format is sent again as plain text.
+
+A document is downloaded only when the core asks for its bytes, after checking its size.
+A notice with a `status_key` (a document being indexed) is remembered in the outbox, and
+the job's later outbox messages with that key edit it instead of piling up new messages.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ import re
 import socket
 import warnings
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import telegramify_markdown
-from telegram import Bot, BotCommand, Message, MessageEntity, ReplyParameters, Update
+from telegram import Bot, BotCommand, Document, Message, MessageEntity, ReplyParameters, Update
 from telegram.constants import ChatAction, ChatType, MessageEntityType, MessageLimit
 from telegram.error import BadRequest, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
@@ -31,9 +37,11 @@ from bots.rendering import RateLimited, StreamingReply
 from core.commands import COMMAND_DESCRIPTIONS
 from core.deps import CoreDeps
 from core.i18n import normalise_locale, t
+from core.outbox import Outbox
 from core.service import ASK_COMMAND, ChatService
 from core.settings import ConfigError, Settings
 from core.types import (
+    Attachment,
     ChatRef,
     Command,
     Done,
@@ -58,6 +66,10 @@ ALLOWED_UPDATES = [Update.MESSAGE]
 WEBHOOK_LISTEN_ADDRESS = "0.0.0.0"
 # Telegram's menu languages: the default list, then one per language_code.
 MENU_LANGUAGES: tuple[tuple[str | None, str], ...] = ((None, "en"), ("pt", "pt-BR"))
+# The official Bot API serves bots files up to 20 MB; a self-hosted server has no such cap.
+BOT_API_DOWNLOAD_LIMIT_BYTES = 20 * 1024 * 1024
+DEFAULT_FILE_NAME = "document"
+DEFAULT_MIME_TYPE = "application/octet-stream"
 
 
 def build_application(deps: CoreDeps) -> Application:
@@ -81,6 +93,7 @@ def build_application(deps: CoreDeps) -> Application:
         [
             MessageHandler(new_messages & filters.COMMAND, handlers.on_command),
             MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, handlers.on_text),
+            MessageHandler(new_messages & filters.Document.ALL, handlers.on_document),
         ]
     )
     application.add_error_handler(handlers.on_error)
@@ -131,12 +144,27 @@ async def deliver_outbox(deps: CoreDeps, bot: Bot) -> None:
     """Send what workers left in the Telegram outbox, until cancelled."""
 
     async def deliver(message: OutboxMessage) -> None:
-        sink = TelegramSink(bot, message.chat.id, is_formatted=True)
-        await StreamingReply(sink, MAX_MESSAGE_CHARS).finish(message.text)
+        await deliver_message(deps.outbox, bot, message)
 
     # A stable name lets a restarted bot pick up what it had read but not delivered.
     consumer = f"telegram@{socket.gethostname()}"
     await deps.outbox.deliver_forever(Platform.TELEGRAM, consumer, deliver)
+
+
+async def deliver_message(outbox: Outbox, bot: Bot, message: OutboxMessage) -> None:
+    """Send one outbox message; one with a `status_key` edits that key's status message.
+
+    Without a remembered status message (a restart, an expired key) or when it was
+    deleted, the text goes out as a new message, which later updates then edit.
+    """
+    status: MessageRef | None = None
+    if message.status_key:
+        remembered = await outbox.status_message(Platform.TELEGRAM, message.status_key)
+        status = MessageRef.parse(remembered) if remembered else None
+    sink = StatusSink(TelegramSink(bot, message.chat.id, is_formatted=True), status)
+    await StreamingReply(sink, MAX_MESSAGE_CHARS).finish(message.text)
+    if message.status_key and sink.shown is not None and sink.shown != status:
+        await outbox.remember_status_message(Platform.TELEGRAM, message.status_key, str(sink.shown))
 
 
 async def publish_commands(application: Application) -> None:
@@ -173,15 +201,27 @@ class TelegramHandlers:
         """Hands any `/command` (also `/command@thisbot`) to the core, which knows them all."""
         await self._answer(update, context.bot)
 
+    async def on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Hands a sent file to the core to learn: always in private, in groups when addressed."""
+        await self._answer(update, context.bot)
+
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Logs the error, then tells the user something went wrong on our side."""
+        """Logs the error, then tells the user something went wrong (or what, when we know)."""
+        error = context.error
         # Log the error before we do anything else, so we can see it even if something breaks.
-        logger.error("error while handling a Telegram update", exc_info=context.error)
+        if isinstance(error, FileTooBigForBotApi):
+            logger.warning("%s (%s)", error, error.file_name)
+        else:
+            logger.error("error while handling a Telegram update", exc_info=error)
         if not isinstance(update, Update) or update.effective_chat is None:
             return
         user = update.effective_user
         locale = normalise_locale(user.language_code if user else None)
-        text = t("error_generic", locale or self.settings.default_locale)
+        locale = locale or self.settings.default_locale
+        if isinstance(error, FileTooBigForBotApi):
+            text = too_big_for_bot_api_text(error, locale)
+        else:
+            text = t("error_generic", locale)
         await context.bot.send_message(update.effective_chat.id, text)
 
     async def _answer(self, update: Update, bot: Bot) -> None:
@@ -193,13 +233,22 @@ class TelegramHandlers:
             return
         typing = TypingIndicator(bot, message, is_active=needs_model(incoming))
         async with typing:
-            await render_events(self.service.handle(incoming), message, typing)
+            await render_events(
+                self.service.handle(incoming), message, typing, outbox=self.service.deps.outbox
+            )
 
 
 async def render_events(
-    events: AsyncIterable[Event], message: Message, typing: TypingIndicator | None = None
+    events: AsyncIterable[Event],
+    message: Message,
+    typing: TypingIndicator | None = None,
+    *,
+    outbox: Outbox | None = None,
 ) -> None:
-    """Show the core's events: text deltas as one streamed reply, notices on their own."""
+    """Show the core's events: text deltas as one streamed reply, notices on their own.
+
+    A notice with a `status_key` is remembered in `outbox`, so its job's updates edit it.
+    """
     bot = message.get_bot()
     reply = StreamingReply(
         TelegramSink.replying_to(bot, message, is_formatted=True),
@@ -214,23 +263,28 @@ async def render_events(
                 await reply.add(text)
             case Done(text=text):
                 await reply.finish(text)
-            case Notice(text=text):
+            case Notice(text=text, status_key=status_key):
                 # A notice after partial text (a model error) leaves that text as it was.
                 await reply.finish()
                 notice = TelegramSink.replying_to(bot, message, is_formatted=False)
                 await StreamingReply(notice, MAX_MESSAGE_CHARS).finish(text)
+                if status_key and outbox is not None and notice.first_sent is not None:
+                    shown = MessageRef.of(notice.first_sent)
+                    await outbox.remember_status_message(Platform.TELEGRAM, status_key, str(shown))
 
 
 def to_incoming(message: Message, bot: Bot) -> Incoming | None:
-    """The core's view of a text message; None when it is not for this bot at all."""
+    """The core's view of a text or document message; None when it is not for this bot."""
     user = message.from_user
-    if user is None or message.text is None:
+    said = message.text if message.text is not None else message.caption
+    document = message.document
+    if user is None or (said is None and document is None):
         return None
     if is_for_another_bot(message, bot.username):
         return None
     command = parse_command(message)
     chat = message.chat
-    text = "" if command else strip_mention(message.text, bot.username)
+    text = "" if command else strip_mention(said or "", bot.username)
     return Incoming(
         user=Identity(Platform.TELEGRAM, str(user.id), display_name=user.first_name),
         chat=ChatRef(Platform.TELEGRAM, str(chat.id), is_private=chat.type == ChatType.PRIVATE),
@@ -238,7 +292,58 @@ def to_incoming(message: Message, bot: Bot) -> Incoming | None:
         command=command,
         is_addressed=is_mentioned(message, bot) or is_reply_to(message, bot),
         language_hint=user.language_code,
+        attachments=(attachment_of(document, bot),) if document is not None else (),
     )
+
+
+def attachment_of(document: Document, bot: Bot) -> Attachment:
+    """A sent file as the core sees it; its bytes are downloaded only if the core asks."""
+
+    async def fetch() -> bytes:
+        return await download(bot, document)
+
+    return Attachment(
+        file_name=document.file_name or DEFAULT_FILE_NAME,
+        mime_type=document.mime_type or DEFAULT_MIME_TYPE,
+        size_bytes=document.file_size or 0,
+        platform_file_id=document.file_id,
+        fetch=fetch,
+    )
+
+
+class FileTooBigForBotApi(ValueError):
+    """Telegram's Bot API would not let the bot download this file (over 20 MB)."""
+
+    def __init__(self, file_name: str, size_bytes: int) -> None:
+        super().__init__(
+            "Telegram refuses bot downloads over 20 MB; a self-hosted Bot API server "
+            "(TELEGRAM_API_BASE_URL) lifts this"
+        )
+        self.file_name = file_name
+        self.size_bytes = size_bytes
+
+
+async def download(bot: Bot, document: Document) -> bytes:
+    """The document's bytes from Telegram's file server."""
+    try:
+        file = await bot.get_file(document.file_id)
+    except BadRequest as exc:
+        if "too big" not in exc.message.lower():
+            raise
+        name = document.file_name or DEFAULT_FILE_NAME
+        raise FileTooBigForBotApi(name, document.file_size or 0) from exc
+    return bytes(await file.download_as_bytearray())
+
+
+def too_big_for_bot_api_text(error: FileTooBigForBotApi, locale: str) -> str:
+    """The core's "too large" message, with the Bot API's limit (the size may be unknown)."""
+    limit = _megabytes(BOT_API_DOWNLOAD_LIMIT_BYTES)
+    size = _megabytes(error.size_bytes) if error.size_bytes else f"> {limit}"
+    return t("doc_too_large", locale, name=error.file_name, size=size, limit=limit)
+
+
+def _megabytes(size_bytes: int) -> str:
+    return f"{size_bytes / (1024 * 1024):.1f} MB"
 
 
 def parse_command(message: Message) -> Command | None:
@@ -266,11 +371,11 @@ def command_word(message: Message) -> str | None:
 
 
 def is_mentioned(message: Message, bot: Bot) -> bool:
-    """Whether the message @mentions this bot (by username, or by name for text mentions)."""
+    """Whether the text or caption @mentions this bot (by username, or by name)."""
     mention = f"@{bot.username}".lower()
-    for entity, text in message.parse_entities(
-        [MessageEntityType.MENTION, MessageEntityType.TEXT_MENTION]
-    ).items():
+    types = [MessageEntityType.MENTION, MessageEntityType.TEXT_MENTION]
+    mentions = message.parse_entities(types) | message.parse_caption_entities(types)
+    for entity, text in mentions.items():
         if text.lower() == mention or (entity.user is not None and entity.user.id == bot.id):
             return True
     return False
@@ -324,6 +429,30 @@ def render_markdown(text: str) -> tuple[str, list[MessageEntity]] | None:
 SendOrEdit = Callable[[str, Sequence[MessageEntity] | None], Awaitable[Any]]
 
 
+@dataclass(frozen=True)
+class MessageRef:
+    """A sent message by chat and id, written `chat_id:message_id` where the outbox keeps it."""
+
+    chat_id: int
+    message_id: int
+
+    def __str__(self) -> str:
+        return f"{self.chat_id}:{self.message_id}"
+
+    @classmethod
+    def of(cls, message: Message) -> MessageRef:
+        return cls(message.chat_id, message.message_id)
+
+    @classmethod
+    def parse(cls, value: str) -> MessageRef | None:
+        chat_id, _, message_id = value.rpartition(":")
+        try:
+            return cls(int(chat_id), int(message_id))
+        except ValueError:
+            logger.warning("ignoring a malformed status message reference %r", value)
+            return None
+
+
 class TelegramSink:
     """Sends and edits messages in one chat for `StreamingReply`, surviving flood control.
 
@@ -345,6 +474,7 @@ class TelegramSink:
         self.is_formatted = is_formatted
         self._reply_to_message_id = reply_to_message_id
         self.thread_id = thread_id
+        self.first_sent: Message | None = None
 
     @classmethod
     def replying_to(cls, bot: Bot, message: Message, *, is_formatted: bool) -> TelegramSink:
@@ -370,12 +500,15 @@ class TelegramSink:
                 message_thread_id=self.thread_id,
             )
 
-        return await self._with_fallback(send_message, text)
+        sent = await self._with_fallback(send_message, text)
+        if self.first_sent is None:
+            self.first_sent = sent
+        return sent
 
-    async def edit(self, handle: Message, text: str) -> None:
+    async def edit(self, handle: Message | MessageRef, text: str) -> None:
         async def edit_message(body: str, entities: Sequence[MessageEntity] | None) -> Any:
             return await self.bot.edit_message_text(
-                body, chat_id=self.chat_id, message_id=handle.message_id, entities=entities
+                body, chat_id=handle.chat_id, message_id=handle.message_id, entities=entities
             )
 
         try:
@@ -392,7 +525,7 @@ class TelegramSink:
                 try:
                     return await request(*rendered)
                 except BadRequest as exc:
-                    if is_not_modified(exc):
+                    if is_not_modified(exc) or is_message_gone(exc):
                         raise
                     logger.info("Telegram refused formatting (%s); sending plain text", exc)
             return await request(text, None)
@@ -400,9 +533,50 @@ class TelegramSink:
             raise RateLimited(retry_after_seconds(exc)) from exc
 
 
+class StatusSink:
+    """A sink whose first piece edits a job's status message, or replaces it if it is gone.
+
+    `shown` is the message that shows the status afterwards, for the outbox to remember.
+    """
+
+    def __init__(self, sink: TelegramSink, status: MessageRef | None) -> None:
+        self._sink = sink
+        self._status = status
+        self.shown: MessageRef | None = None
+
+    async def send(self, text: str) -> Message | MessageRef:
+        if self.shown is None and self._status is not None:
+            try:
+                await self._sink.edit(self._status, text)
+            except BadRequest as exc:
+                if not is_message_gone(exc):
+                    raise
+                logger.info("status message %s is gone (%s); sending a new one", self._status, exc)
+                self._status = None
+            else:
+                self.shown = self._status
+                return self._status
+        sent = await self._sink.send(text)
+        if self.shown is None:
+            self.shown = MessageRef.of(sent)
+        return sent
+
+    async def edit(self, handle: Message | MessageRef, text: str) -> None:
+        await self._sink.edit(handle, text)
+
+
 def is_not_modified(error: BadRequest) -> bool:
     """Telegram's answer to an edit that changes nothing: harmless."""
     return "message is not modified" in error.message.lower()
+
+
+def is_message_gone(error: BadRequest) -> bool:
+    """Telegram's answer to editing a message that was deleted (or can no longer be edited)."""
+    text = error.message.lower()
+    return any(
+        reason in text
+        for reason in ("message to edit not found", "message can't be edited", "message_id_invalid")
+    )
 
 
 def retry_after_seconds(error: RetryAfter) -> float:

@@ -527,14 +527,23 @@ def _read_csv(data: bytes, _max_pages: int) -> _Parsed:
 
 
 def _sniff_dialect(text: str) -> type[csv.Dialect]:
-    """Delimiter and quoting from the first complete lines; plain commas when unsure."""
+    """Delimiter and quoting from the first complete lines."""
     sample = text[:CSV_SNIFF_CHARS]
     if len(text) > CSV_SNIFF_CHARS:
         sample = sample[: sample.rfind("\n") + 1] or sample
     try:
         return csv.Sniffer().sniff(sample, delimiters=CSV_DELIMITERS)
-    except csv.Error:
-        return csv.excel
+    except csv.Error:  # ragged rows confuse the sniffer; the header line rarely lies
+        return _header_dialect(sample.partition("\n")[0])
+
+
+def _header_dialect(header: str) -> type[csv.Dialect]:
+    """Excel quoting with the delimiter the header uses most (commas when it has none)."""
+
+    class HeaderDialect(csv.excel):
+        delimiter = max(CSV_DELIMITERS, key=header.count)  # "," first, so it wins ties
+
+    return HeaderDialect
 
 
 def _row_line(names: list[str], row: list[str]) -> str:

@@ -18,8 +18,9 @@ DEFAULT_CHUNK_TOKENS = 220  # all-MiniLM-L6-v2 reads 256 word pieces at most
 DEFAULT_OVERLAP_TOKENS = 40
 TINY_SECTION_FRACTION = 0.1  # sections under this share of a chunk join the previous chunk
 TOKEN_COUNT_CACHE_SIZE = 4096  # the splitter measures the same pieces several times
-# Paragraph, line, sentence, word, and characters as the last resort for endless "words".
-SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", " ", ""]
+# Regexes: paragraph, line, sentence end ('. ', '? ', '! ' as one level, so a chunk can
+# start after any of them), word, and characters as the last resort for endless "words".
+SEPARATORS = ["\n\n", "\n", r"(?<=[.?!]) ", " ", ""]
 MERGE_SEPARATOR = "\n\n"
 
 
@@ -47,6 +48,7 @@ def split_document(
         chunk_overlap=overlap_tokens,
         length_function=count,
         separators=SEPARATORS,
+        is_separator_regex=True,
         keep_separator="end",  # a sentence keeps its full stop
     )
     tiny_tokens = int(chunk_tokens * TINY_SECTION_FRACTION)

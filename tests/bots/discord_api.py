@@ -4,6 +4,7 @@ discord.py builds every URL, webhook and interaction callbacks included, from
 `discord.http.Route.BASE`; point that at `FakeDiscordApi.base_url` and the real client
 talks to this server. It records each request and answers the way Discord does, keeping
 the messages the bot sent (as last edited) so tests can read what a user would see.
+It is the CDN too: `add_attachment` serves a file at the URL its attachment payload names.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 API_PREFIX = "/api/v10"
+CDN_PREFIX = "/attachments"
 EPHEMERAL_FLAG = 64
 # Interaction callback types, as Discord numbers them.
 CHANNEL_MESSAGE = 4
@@ -60,6 +62,9 @@ class FakeDiscordApi:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Which channel an interaction token answers in (Discord knows; tests tell us).
     interaction_channels: dict[str, str] = field(default_factory=dict)
+    # Attachment files by CDN path, and the paths the bot downloaded.
+    files: dict[str, bytes] = field(default_factory=dict)
+    downloads: list[str] = field(default_factory=list)
     base_url: str = ""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(7_000_000_000))
     _originals: dict[str, str] = field(default_factory=dict)
@@ -71,6 +76,7 @@ class FakeDiscordApi:
         """Listen on a free loopback port; returns the value for `Route.BASE`."""
         app = web.Application()
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._dispatch)
+        app.router.add_get(CDN_PREFIX + "/{tail:.*}", self._download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -78,6 +84,10 @@ class FakeDiscordApi:
         host, port = self._runner.addresses[0][:2]
         self.base_url = f"http://{host}:{port}{API_PREFIX}"
         return self.base_url
+
+    @property
+    def cdn_url(self) -> str:
+        return self.base_url.removesuffix(API_PREFIX) + CDN_PREFIX
 
     async def close(self) -> None:
         if self._runner is not None:
@@ -97,6 +107,12 @@ class FakeDiscordApi:
         """Answer the next `times` matching requests with an error (a 429 by default)."""
         failure = _Failure(method, re.compile(path_pattern), status, retry_after_seconds, times)
         self._failures.append(failure)
+
+    def add_attachment(self, channel_id: int | str, file_name: str, data: bytes) -> str:
+        """Serve `data` as an attachment in a channel; returns its URL."""
+        path = f"/{channel_id}/{next(self._ids)}/{file_name}"
+        self.files[path] = data
+        return self.cdn_url + path
 
     def calls(self, method: str, path_pattern: str = "") -> list[RecordedRequest]:
         """Recorded requests with this method whose path matches the pattern (fully)."""
@@ -148,6 +164,14 @@ class FakeDiscordApi:
         finally:
             async with self._changed:
                 self._changed.notify_all()
+
+    async def _download(self, request: web.Request) -> web.Response:
+        path = request.path.removeprefix(CDN_PREFIX)
+        self.downloads.append(path)
+        data = self.files.get(path)
+        if data is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=data, content_type="application/octet-stream")
 
     def _take_failure(self, recorded: RecordedRequest) -> _Failure | None:
         for failure in self._failures:

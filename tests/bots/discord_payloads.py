@@ -114,6 +114,22 @@ def dm_channel(channel_id: int | str, recipient: dict[str, Any]) -> dict[str, An
     return {"id": str(channel_id), "type": 1, "recipients": [recipient], "last_message_id": None}
 
 
+def attachment(
+    url: str, *, file_name: str, size: int, content_type: str | None = None
+) -> dict[str, Any]:
+    """An attachment as a message carries it; `url` is where its bytes are (the fake CDN)."""
+    payload: dict[str, Any] = {
+        "id": snowflake(),
+        "filename": file_name,
+        "size": size,
+        "url": url,
+        "proxy_url": url,
+    }
+    if content_type is not None:
+        payload["content_type"] = content_type
+    return payload
+
+
 def message(
     *,
     channel_id: int | str,
@@ -122,6 +138,7 @@ def message(
     guild_id: int | None = None,
     mentions: Sequence[dict[str, Any]] = (),
     referenced: dict[str, Any] | None = None,
+    attachments: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """A MESSAGE_CREATE payload; in a guild the author also comes as a member."""
     payload: dict[str, Any] = {
@@ -135,7 +152,7 @@ def message(
         "mention_everyone": False,
         "mentions": list(mentions),
         "mention_roles": [],
-        "attachments": [],
+        "attachments": list(attachments),
         "embeds": [],
         "pinned": False,
         "type": 0,

@@ -3,7 +3,9 @@
 It answers `POST /bot<token>/<method>` like the real API (`{"ok": true, "result": ...}`),
 keeps the messages the bot sent with their edits, records every call, enforces the rules
 the adapter must respect (4096 characters, "message is not modified") and can be told to
-fail a method once, e.g. with flood control (429) or a formatting error (400).
+fail a method once, e.g. with flood control (429) or a formatting error (400). Files
+added with `add_file` are served like Telegram's: `getFile`, then
+`GET /file/bot<token>/<file_path>` (recorded as a `download` call).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ BOT_ID = 4242
 BOT_USERNAME = "test_bot"
 BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "Test Bot", "username": BOT_USERNAME}
 MAX_TEXT_CHARS = 4096
+# The official Bot API lets bots download files up to 20 MB.
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 POLL_WAIT_SECONDS = 0.05
 
 # PTB sends form fields with non-string values JSON-encoded; these come back as numbers.
@@ -63,6 +67,8 @@ class FakeBotApi:
     calls: list[ApiCall] = field(default_factory=list)
     messages: dict[tuple[int, int], SentMessage] = field(default_factory=dict)
     reject_entities: bool = False  # answer every formatted send/edit with "can't parse entities"
+    # Files the bot may download: file_id → (file_path, bytes).
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     _failures: dict[str, deque[_Failure]] = field(default_factory=lambda: defaultdict(deque))
     _message_ids: itertools.count = field(default_factory=lambda: itertools.count(10_000))
     _runner: web.AppRunner | None = None
@@ -75,6 +81,7 @@ class FakeBotApi:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{file_path:.+}", self._download)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -90,6 +97,10 @@ class FakeBotApi:
     ) -> None:
         """Answer the next call of `method` with this error instead of success."""
         self._failures[method].append(_Failure(status, description, retry_after))
+
+    def add_file(self, file_id: str, data: bytes, *, file_name: str = "file") -> None:
+        """Make a file downloadable by its id (its bytes may exceed what getFile allows)."""
+        self.files[file_id] = (f"documents/{file_id}_{file_name}", data)
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [call.params for call in self.calls if call.method == method]
@@ -118,6 +129,32 @@ class FakeBotApi:
         if answer is None:
             return _ok(True)
         return answer(params)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != TOKEN:
+            return web.Response(status=401)
+        file_path = request.match_info["file_path"]
+        self.calls.append(ApiCall("download", {"file_path": file_path}))
+        for path, data in self.files.values():
+            if path == file_path:
+                return web.Response(body=data, content_type="application/octet-stream")
+        return _error(404, "Not Found")
+
+    def _api_getFile(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
+        file_id = params.get("file_id")
+        if file_id not in self.files:
+            return _error(400, "Bad Request: invalid file_id")
+        path, data = self.files[file_id]
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            return _error(400, "Bad Request: file is too big")
+        return _ok(
+            {
+                "file_id": file_id,
+                "file_unique_id": f"unique-{file_id}",
+                "file_size": len(data),
+                "file_path": path,
+            }
+        )
 
     def _api_getMe(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
         return _ok(

@@ -32,8 +32,9 @@ def message(
     chat: dict[str, Any] | None = None,
     entities: list[dict[str, Any]] | None = None,
     reply_to: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """A message object; `chat` defaults to the private chat with `user`."""
+    """A message object; `chat` defaults to the private chat with `user`; `extra` adds fields."""
     data: dict[str, Any] = {
         "message_id": next(_message_ids),
         "date": int(time.time()),
@@ -46,7 +47,7 @@ def message(
         data["entities"] = entities
     if reply_to is not None:
         data["reply_to_message"] = reply_to
-    return data
+    return data | extra
 
 
 def update(**fields: Any) -> dict[str, Any]:
@@ -98,3 +99,35 @@ def command(
     entity = {"type": "bot_command", "offset": 0, "length": len(word)}
     chat = group_chat(chat_id) if chat_id is not None else private_chat(user)
     return update(message=message(text, user=user, chat=chat, entities=[entity]))
+
+
+def document(
+    file_id: str,
+    *,
+    file_name: str | None = "notes.txt",
+    mime_type: str | None = "text/plain",
+    file_size: int | None = None,
+) -> dict[str, Any]:
+    """A `document` object; Telegram leaves out the fields it does not know."""
+    data: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"unique-{file_id}"}
+    optional = {"file_name": file_name, "mime_type": mime_type, "file_size": file_size}
+    return data | {key: value for key, value in optional.items() if value is not None}
+
+
+def document_message(
+    document_payload: dict[str, Any],
+    *,
+    caption: str | None = None,
+    caption_entities: list[dict[str, Any]] | None = None,
+    user: dict[str, Any] = ALICE,
+    chat_id: int | None = None,
+    reply_to: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A file sent as a document, with an optional caption; private unless `chat_id` is set."""
+    extra: dict[str, Any] = {"document": document_payload}
+    if caption is not None:
+        extra["caption"] = caption
+    if caption_entities:
+        extra["caption_entities"] = caption_entities
+    chat = group_chat(chat_id) if chat_id is not None else private_chat(user)
+    return update(message=message(None, user=user, chat=chat, reply_to=reply_to, **extra))

@@ -7,8 +7,10 @@ payloads and handed to the client's handlers.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -19,6 +21,9 @@ import pytest
 from bots.discord_bot import MAX_MESSAGE_CHARS, AssistantClient, ChannelSink, render_events
 from bots.rendering import STREAMING_CURSOR
 from core.deps import CoreDeps
+from core.i18n import t
+from core.jobs import INGEST_DOCUMENT
+from core.outbox import CONSUMER_GROUP, stream_key
 from core.types import ChatRef, Event, Notice, OutboxMessage, Platform, TextDelta
 from tests.bots.discord_api import FakeDiscordApi
 from tests.bots.discord_payloads import (
@@ -26,6 +31,7 @@ from tests.bots.discord_payloads import (
     BOT_ID,
     BOT_USER,
     GUILD_ID,
+    attachment,
     dm_channel,
     guild,
     message,
@@ -40,8 +46,13 @@ ALICE = user(300_000_000_000_000_001, "alice")
 DM_CHANNEL_ID = 400_000_000_000_000_001
 CHANNEL_ID = 500_000_000_000_000_001
 THREAD_ID = 600_000_000_000_000_001
-COMMANDS = {"ask", "start", "help", "reset", "history", "model", "lang"}
+COMMANDS = {
+    *("ask", "start", "help", "reset", "history", "model", "lang"),
+    *("docs", "forget", "sources"),
+}
 EPHEMERAL = 64
+NOTES = b"Recife is in Pernambuco."
+DM_CHAT = ChatRef(Platform.DISCORD, str(DM_CHANNEL_ID), is_private=True)
 
 
 @pytest.fixture
@@ -73,10 +84,12 @@ async def client(deps: CoreDeps, use_fake_api: FakeDiscordApi) -> AsyncIterator[
 # Factories of real discord.py objects on the client's connection state
 
 
-def dm_message(client: AssistantClient, text: str) -> discord.Message:
+def dm_message(
+    client: AssistantClient, text: str, *, attachments: Sequence[dict[str, Any]] = ()
+) -> discord.Message:
     state = client._connection
     channel = state.add_dm_channel(dm_channel(DM_CHANNEL_ID, ALICE))
-    data = message(channel_id=DM_CHANNEL_ID, author=ALICE, content=text)
+    data = message(channel_id=DM_CHANNEL_ID, author=ALICE, content=text, attachments=attachments)
     return discord.Message(state=state, channel=channel, data=data)
 
 
@@ -150,6 +163,9 @@ async def test_login_syncs_slash_commands_globally(client: AssistantClient, api:
     assert name_option["autocomplete"] is True and name_option["required"] is False
     (question,) = by_name["ask"]["options"]
     assert question["name"] == "question" and question["required"] is True
+    (document,) = by_name["forget"]["options"]
+    assert document["name"] == "document" and document["required"] is True
+    assert document["autocomplete"] is True
 
 
 async def test_configured_guilds_get_commands_instantly(
@@ -184,9 +200,7 @@ async def test_dm_gets_a_streamed_reply(client: AssistantClient, api: FakeDiscor
     assert first.json["allowed_mentions"]["parse"] == []
 
 
-async def test_command_typed_in_a_dm_runs_the_command(
-    client: AssistantClient, api: FakeDiscordApi
-):
+async def test_command_typed_in_a_dm_runs_the_command(client: AssistantClient, api: FakeDiscordApi):
     await client.on_message(dm_message(client, "remember this"))
     await client.on_message(dm_message(client, "/reset"))
 
@@ -420,3 +434,167 @@ async def test_outbox_message_is_delivered_to_its_channel(
 
     await api.wait_for(lambda: api.contents(CHANNEL_ID) != [])
     assert api.contents(CHANNEL_ID) == ["Your summary is ready"]
+
+
+# Documents
+
+
+@pytest.fixture
+async def no_documents(deps: CoreDeps) -> CoreDeps:
+    """Start without documents: the same bytes in the same scope would be a duplicate."""
+    async with deps.pool.connection() as conn:
+        await conn.execute("TRUNCATE documents CASCADE")
+    return deps
+
+
+async def documents_in(deps: CoreDeps) -> list[tuple[str, str, str]]:
+    async with deps.pool.connection() as conn:
+        cur = await conn.execute("SELECT id, title, status FROM documents ORDER BY created_at")
+        return list(await cur.fetchall())
+
+
+async def send_notes(client: AssistantClient, api: FakeDiscordApi, text: str = "") -> None:
+    """Alice sends notes.txt in her DM with the bot (with no text by default)."""
+    url = api.add_attachment(DM_CHANNEL_ID, "notes.txt", NOTES)
+    notes = attachment(url, file_name="notes.txt", size=len(NOTES), content_type="text/plain")
+    await client.on_message(dm_message(client, text, attachments=[notes]))
+
+
+async def outbox_is_drained(deps: CoreDeps) -> bool:
+    summary = await deps.redis.xpending(stream_key(Platform.DISCORD), CONSUMER_GROUP)
+    return summary["pending"] == 0
+
+
+async def test_attachment_alone_in_a_dm_is_downloaded_recorded_and_queued(
+    client: AssistantClient, api: FakeDiscordApi, no_documents: CoreDeps
+):
+    await send_notes(client, api)
+
+    assert len(api.downloads) == 1 and api.downloads[0].endswith("/notes.txt")
+    assert api.contents(DM_CHANNEL_ID) == [t("doc_received", "en", name="notes.txt")]
+    [(document_id, title, state)] = await documents_in(no_documents)
+    assert (title, state) == ("notes.txt", "queued")
+    async with no_documents.pool.connection() as conn:
+        cur = await conn.execute("SELECT task_name, args FROM procrastinate_jobs")
+        [(task, args)] = await cur.fetchall()
+    assert task == INGEST_DOCUMENT and args["document_id"] == document_id
+    [status] = api.channel_messages(DM_CHANNEL_ID)
+    remembered = await no_documents.outbox.status_message(Platform.DISCORD, document_id)
+    assert remembered == f"{DM_CHANNEL_ID}:{status['id']}"
+
+
+async def test_oversized_attachment_is_refused_without_downloading(
+    client: AssistantClient, api: FakeDiscordApi, no_documents: CoreDeps
+):
+    size = 21 * 1024 * 1024
+    url = api.cdn_url + f"/{DM_CHANNEL_ID}/1/big.pdf"
+    big = attachment(url, file_name="big.pdf", size=size, content_type="application/pdf")
+
+    await client.on_message(dm_message(client, "", attachments=[big]))
+
+    assert api.downloads == []
+    assert api.contents(DM_CHANNEL_ID) == [
+        t("doc_too_large", "en", name="big.pdf", size="21.0 MB", limit="20.0 MB")
+    ]
+    assert await documents_in(no_documents) == []
+
+
+async def test_job_progress_edits_the_status_message(
+    client: AssistantClient, api: FakeDiscordApi, no_documents: CoreDeps
+):
+    await send_notes(client, api)
+    [status] = api.channel_messages(DM_CHANNEL_ID)
+    [(document_id, _title, _state)] = await documents_in(no_documents)
+    outbox = no_documents.outbox
+
+    reading = OutboxMessage(DM_CHAT, "📄 notes.txt: reading…", status_key=document_id)
+    await outbox.publish(replace(reading, is_final=False))
+    await api.wait_for(lambda: status["content"] == "📄 notes.txt: reading…")
+    await outbox.publish(OutboxMessage(DM_CHAT, "✅ notes.txt is ready", status_key=document_id))
+    await api.wait_for(lambda: status["content"] == "✅ notes.txt is ready")
+
+    assert api.channel_messages(DM_CHANNEL_ID) == [status]
+    edits = api.calls("PATCH", rf"/channels/{DM_CHANNEL_ID}/messages/{status['id']}")
+    assert len(edits) == 2 and edits[0].json["allowed_mentions"]["parse"] == []
+
+
+async def test_status_without_a_message_to_edit_is_sent_then_edited(
+    client: AssistantClient, api: FakeDiscordApi, deps: CoreDeps
+):
+    await deps.outbox.publish(OutboxMessage(DM_CHAT, "step 1", status_key="unknown"))
+    await api.wait_for(lambda: api.contents(DM_CHANNEL_ID) == ["step 1"])
+    await deps.outbox.publish(OutboxMessage(DM_CHAT, "step 2", status_key="unknown"))
+    await api.wait_for(lambda: api.contents(DM_CHANNEL_ID) == ["step 2"])
+
+    [shown] = api.channel_messages(DM_CHANNEL_ID)
+    assert await deps.outbox.status_message(Platform.DISCORD, "unknown") == (
+        f"{DM_CHANNEL_ID}:{shown['id']}"
+    )
+
+
+async def test_deleted_status_message_is_replaced_by_a_new_one(
+    client: AssistantClient, api: FakeDiscordApi, deps: CoreDeps
+):
+    await deps.outbox.remember_status_message(Platform.DISCORD, "job-1", f"{DM_CHANNEL_ID}:123")
+
+    await deps.outbox.publish(OutboxMessage(DM_CHAT, "still going", status_key="job-1"))
+    await api.wait_for(lambda: api.contents(DM_CHANNEL_ID) == ["still going"])
+    await wait_until(lambda: outbox_is_drained(deps))
+
+    assert api.calls("PATCH", rf"/channels/{DM_CHANNEL_ID}/messages/123")
+    [shown] = api.channel_messages(DM_CHANNEL_ID)
+    assert await deps.outbox.status_message(Platform.DISCORD, "job-1") == (
+        f"{DM_CHANNEL_ID}:{shown['id']}"
+    )
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], timeout_seconds: float = 5.0):
+    async with asyncio.timeout(timeout_seconds):
+        while not await condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_docs_forget_with_autocomplete_and_sources(
+    client: AssistantClient, api: FakeDiscordApi, no_documents: CoreDeps
+):
+    await send_notes(client, api)
+    [(document_id, _title, _state)] = await documents_in(no_documents)
+    short_id = document_id[:8]
+
+    await slash(client, api, "docs")
+    listed = api.contents(DM_CHANNEL_ID)[-1]
+    assert "notes.txt" in listed and short_id in listed
+
+    typing = await slash(client, api, "forget", focused="document", document="NOTES")
+    (suggested,) = callbacks(api, typing)
+    assert suggested == {
+        "type": 8,
+        "data": {"choices": [{"name": f"notes.txt [{short_id}]", "value": short_id}]},
+    }
+
+    forget = await slash(client, api, "forget", document=short_id)
+    (deferred,) = callbacks(api, forget)
+    assert deferred["data"]["flags"] == EPHEMERAL
+    assert api.contents(DM_CHANNEL_ID)[-1] == t("forget_done", "en", name="notes.txt")
+    assert await documents_in(no_documents) == []
+
+    await slash(client, api, "docs")
+    assert api.contents(DM_CHANNEL_ID)[-1] == t("docs_empty", "en")
+
+    await slash(client, api, "sources")
+    assert api.contents(DM_CHANNEL_ID)[-1] == t("sources_empty", "en")
+
+
+async def test_link_sent_by_slash_command_gets_a_remembered_status_message(
+    client: AssistantClient, api: FakeDiscordApi, no_documents: CoreDeps
+):
+    url = "https://example.com/recife"
+
+    await slash(client, api, "ask", question=f"please read this page {url}")
+
+    [(document_id, title, state)] = await documents_in(no_documents)
+    assert (title, state) == (url, "queued")
+    [status] = api.channel_messages(DM_CHANNEL_ID)
+    assert status["content"] == t("doc_received", "en", name=url)
+    remembered = await no_documents.outbox.status_message(Platform.DISCORD, document_id)
+    assert remembered == f"{DM_CHANNEL_ID}:{status['id']}"

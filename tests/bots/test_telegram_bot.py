@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -33,6 +34,7 @@ from bots.telegram_bot import (
 from core.commands import COMMAND_DESCRIPTIONS
 from core.deps import CoreDeps
 from core.i18n import t
+from core.jobs import INGEST_DOCUMENT
 from core.outbox import CONSUMER_GROUP, stream_key
 from core.settings import ConfigError
 from core.types import (
@@ -51,6 +53,7 @@ from tests.bots.telegram_updates import ALICE, BRUNO, GROUP_ID
 from tests.fakes import EchoChatModel
 
 WAIT_SECONDS = 10.0
+NOTES = b"Recife is in Pernambuco."
 
 
 @pytest.fixture
@@ -479,7 +482,154 @@ async def test_malformed_updates_are_ignored(
     assert telegram_api.calls_to("sendChatAction") == []
 
 
+# --- documents -------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def no_documents(telegram_deps: CoreDeps) -> CoreDeps:
+    """Start without documents: the same bytes in the same scope would be a duplicate."""
+    async with telegram_deps.pool.connection() as conn:
+        await conn.execute("TRUNCATE documents CASCADE")
+    return telegram_deps
+
+
+async def documents_in(deps: CoreDeps) -> list[tuple[str, str, str]]:
+    async with deps.pool.connection() as conn:
+        cur = await conn.execute("SELECT id, title, status FROM documents ORDER BY created_at")
+        return list(await cur.fetchall())
+
+
+async def deferred_jobs(deps: CoreDeps) -> list[tuple[str, dict[str, Any]]]:
+    async with deps.pool.connection() as conn:
+        cur = await conn.execute("SELECT task_name, args FROM procrastinate_jobs ORDER BY id")
+        return list(await cur.fetchall())
+
+
+async def send_notes(app: Application, api: FakeBotApi, **kwargs: Any) -> dict[str, Any]:
+    """Alice sends notes.txt (in private unless `chat_id` is given); returns the update."""
+    api.add_file("notes-1", NOTES, file_name="notes.txt")
+    document = updates.document("notes-1", file_size=len(NOTES))
+    payload = updates.document_message(document, **kwargs)
+    await feed(app, payload)
+    return payload
+
+
+async def test_private_document_is_downloaded_recorded_and_queued(
+    application: Application, telegram_api: FakeBotApi, no_documents: CoreDeps
+) -> None:
+    payload = await send_notes(application, telegram_api)
+
+    assert [call["file_id"] for call in telegram_api.calls_to("getFile")] == ["notes-1"]
+    assert telegram_api.calls_to("download") == [{"file_path": "documents/notes-1_notes.txt"}]
+    [status] = telegram_api.sent_to(ALICE["id"])
+    assert status.text == t("doc_received", "en", name="notes.txt")
+    assert status.reply_to_message_id == payload["message"]["message_id"]
+    [(document_id, title, state)] = await documents_in(no_documents)
+    assert (title, state) == ("notes.txt", "queued")
+    [(task, args)] = await deferred_jobs(no_documents)
+    assert task == INGEST_DOCUMENT and args["document_id"] == document_id
+    remembered = await no_documents.outbox.status_message(Platform.TELEGRAM, document_id)
+    assert remembered == f"{ALICE['id']}:{status.message_id}"
+
+
+async def test_document_without_name_or_type_gets_defaults(application: Application) -> None:
+    document = updates.document("anon", file_name=None, mime_type=None)
+    payload = updates.document_message(document, caption="for later")
+    message = Message.de_json(payload["message"], application.bot)
+
+    incoming = to_incoming(message, application.bot)
+
+    assert incoming is not None and incoming.text == "for later"
+    [attachment] = incoming.attachments
+    assert (attachment.file_name, attachment.mime_type) == ("document", "application/octet-stream")
+    assert (attachment.size_bytes, attachment.platform_file_id) == (0, "anon")
+
+
+async def test_group_document_is_learned_only_when_addressed(
+    application: Application, telegram_api: FakeBotApi, no_documents: CoreDeps
+) -> None:
+    await send_notes(application, telegram_api, caption="for the team", chat_id=GROUP_ID)
+    assert telegram_api.calls_to("getFile") == []
+    assert telegram_api.calls_to("sendMessage") == []
+
+    mention = {"type": "mention", "offset": 0, "length": len("@test_bot")}
+    await send_notes(
+        application,
+        telegram_api,
+        caption="@test_bot for the team",
+        caption_entities=[mention],
+        chat_id=GROUP_ID,
+    )
+
+    assert telegram_api.texts_in(GROUP_ID) == [t("doc_received", "en", name="notes.txt")]
+    [(_id, _title, state)] = await documents_in(no_documents)
+    assert state == "queued"
+
+
+async def test_oversized_document_is_refused_without_downloading(
+    application: Application, telegram_api: FakeBotApi, no_documents: CoreDeps
+) -> None:
+    size = 21 * 1024 * 1024
+    document = updates.document("big-1", file_name="big.pdf", file_size=size)
+
+    await feed(application, updates.document_message(document))
+
+    assert telegram_api.calls_to("getFile") == []
+    assert telegram_api.texts_in(ALICE["id"]) == [
+        t("doc_too_large", "en", name="big.pdf", size="21.0 MB", limit="20.0 MB")
+    ]
+    assert await documents_in(no_documents) == []
+
+
+async def test_a_file_the_bot_api_will_not_serve_gets_a_clear_message(
+    application: Application,
+    telegram_api: FakeBotApi,
+    no_documents: CoreDeps,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    telegram_api.fail_next("getFile", status=400, description="Bad Request: file is too big")
+    document = updates.document("huge-1", file_name="huge.pdf")  # no file_size given
+
+    await feed(application, updates.document_message(document))
+
+    assert telegram_api.texts_in(ALICE["id"]) == [
+        t("doc_too_large", "en", name="huge.pdf", size="> 20.0 MB", limit="20.0 MB")
+    ]
+    assert telegram_api.calls_to("download") == []
+    assert await documents_in(no_documents) == []
+    assert any("self-hosted Bot API server" in r.getMessage() for r in caplog.records)
+
+
+async def test_docs_and_forget(
+    application: Application, telegram_api: FakeBotApi, no_documents: CoreDeps
+) -> None:
+    await send_notes(application, telegram_api)
+    [(document_id, _title, _state)] = await documents_in(no_documents)
+
+    await feed(application, updates.command("/docs"))
+    await feed(application, updates.command(f"/forget {document_id[:8]}"))
+    await feed(application, updates.command("/docs"))
+
+    _status, listed, forgot, empty = telegram_api.texts_in(ALICE["id"])
+    assert "notes.txt" in listed and document_id[:8] in listed
+    assert forgot == t("forget_done", "en", name="notes.txt")
+    assert empty == t("docs_empty", "en")
+    assert await documents_in(no_documents) == []
+
+
 # --- outbox and lifecycle --------------------------------------------------------------
+
+
+@asynccontextmanager
+async def delivering(deps: CoreDeps, app: Application) -> AsyncIterator[None]:
+    """Run the outbox consumer for the block."""
+    consumer = asyncio.create_task(deliver_outbox(deps, app.bot))
+    try:
+        yield
+    finally:
+        consumer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
 
 
 async def outbox_is_drained(deps: CoreDeps) -> bool:
@@ -493,14 +643,9 @@ async def test_outbox_message_is_delivered_and_acked(
     chat = ChatRef(Platform.TELEGRAM, str(ALICE["id"]), is_private=True)
     await telegram_deps.outbox.publish(OutboxMessage(chat, "Your **summary** is ready"))
 
-    consumer = asyncio.create_task(deliver_outbox(telegram_deps, application.bot))
-    try:
+    async with delivering(telegram_deps, application):
         await wait_for(lambda: telegram_api.texts_in(ALICE["id"]))
         await wait_for(lambda: outbox_is_drained(telegram_deps))
-    finally:
-        consumer.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await consumer
 
     [message] = telegram_api.sent_to(ALICE["id"])
     assert message.text == "Your summary is ready"
@@ -550,3 +695,66 @@ async def test_commands_parse_name_and_args(application: Application) -> None:
     )
     incoming = to_incoming(message, application.bot)
     assert incoming is not None and incoming.command == Command("model", "echo-large")
+
+
+async def test_job_progress_edits_the_status_message(
+    application: Application, telegram_api: FakeBotApi, no_documents: CoreDeps
+) -> None:
+    await send_notes(application, telegram_api)
+    [status] = telegram_api.sent_to(ALICE["id"])
+    [(document_id, _title, _state)] = await documents_in(no_documents)
+    chat = ChatRef(Platform.TELEGRAM, str(ALICE["id"]), is_private=True)
+    outbox = no_documents.outbox
+
+    async with delivering(no_documents, application):
+        await outbox.publish(
+            OutboxMessage(chat, "📄 notes.txt: reading…", status_key=document_id, is_final=False)
+        )
+        await wait_for(lambda: status.edit_count == 1)
+        ready = OutboxMessage(chat, "✅ notes.txt is **ready**", status_key=document_id)
+        await outbox.publish(ready)
+        await wait_for(lambda: status.edit_count == 2)
+        await wait_for(lambda: outbox_is_drained(no_documents))
+
+    assert telegram_api.sent_to(ALICE["id"]) == [status]
+    assert status.text == "✅ notes.txt is ready"
+    assert status.entities == [{"type": "bold", "offset": 15, "length": 5}]
+    assert len(telegram_api.calls_to("sendMessage")) == 1
+
+
+async def test_status_without_a_message_to_edit_is_sent_then_edited(
+    application: Application, telegram_api: FakeBotApi, telegram_deps: CoreDeps
+) -> None:
+    chat = ChatRef(Platform.TELEGRAM, str(ALICE["id"]), is_private=True)
+    outbox = telegram_deps.outbox
+
+    async with delivering(telegram_deps, application):
+        await outbox.publish(OutboxMessage(chat, "step 1", status_key="unknown", is_final=False))
+        await wait_for(lambda: telegram_api.texts_in(ALICE["id"]) == ["step 1"])
+        await outbox.publish(OutboxMessage(chat, "step 2", status_key="unknown"))
+        await wait_for(lambda: telegram_api.texts_in(ALICE["id"]) == ["step 2"])
+        await wait_for(lambda: outbox_is_drained(telegram_deps))
+
+    [message] = telegram_api.sent_to(ALICE["id"])
+    assert message.edit_count == 1
+    remembered = await outbox.status_message(Platform.TELEGRAM, "unknown")
+    assert remembered == f"{ALICE['id']}:{message.message_id}"
+
+
+async def test_deleted_status_message_is_replaced_by_a_new_one(
+    application: Application, telegram_api: FakeBotApi, telegram_deps: CoreDeps
+) -> None:
+    chat = ChatRef(Platform.TELEGRAM, str(ALICE["id"]), is_private=True)
+    outbox = telegram_deps.outbox
+    await outbox.remember_status_message(Platform.TELEGRAM, "job-1", f"{ALICE['id']}:123")
+
+    async with delivering(telegram_deps, application):
+        await outbox.publish(OutboxMessage(chat, "still going", status_key="job-1"))
+        await wait_for(lambda: telegram_api.texts_in(ALICE["id"]) == ["still going"])
+        await wait_for(lambda: outbox_is_drained(telegram_deps))
+
+    [edit] = telegram_api.calls_to("editMessageText")
+    assert edit["message_id"] == 123
+    [message] = telegram_api.sent_to(ALICE["id"])
+    remembered = await outbox.status_message(Platform.TELEGRAM, "job-1")
+    assert remembered == f"{ALICE['id']}:{message.message_id}"
