@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from functools import partial
 
 from langchain_core.messages.utils import count_tokens_approximately
 
@@ -39,6 +40,8 @@ class ChatService:
         if not self.should_answer(incoming):
             return
         said = incoming.text or (incoming.command.args if incoming.command else "")
+        for link in find_urls(said):  # a bare link says nothing about the user's language
+            said = said.replace(link, " ")
         user = await self.deps.users.touch(incoming.user, detected_locale=detect_language(said))
         locale = self.resolve_locale(user, incoming)
         is_ask = incoming.command is not None and incoming.command.name == ASK_COMMAND
@@ -83,10 +86,16 @@ class ChatService:
     async def _learn(self, incoming: Incoming, locale: str) -> AsyncIterator[Event]:
         """Files and links become documents; each gets a status message that jobs update."""
         knowledge = self.deps.knowledge
-        for attachment in incoming.attachments:
-            yield await knowledge.add_file(incoming, attachment, locale)
-        for url in find_urls(incoming.text):
-            yield await knowledge.add_url(incoming, url, locale)
+        intakes = [partial(knowledge.add_file, incoming, a, locale) for a in incoming.attachments]
+        intakes += [
+            partial(knowledge.add_url, incoming, u, locale) for u in find_urls(incoming.text)
+        ]
+        for intake in intakes:
+            notice = await intake()
+            yield notice
+            # Only now, with the status message shown, may the job start editing it.
+            if notice.status_key:
+                await knowledge.start_indexing(notice.status_key, incoming, locale)
 
     async def _answer(
         self, incoming: Incoming, user: UserRecord, locale: str, *, is_ask: bool

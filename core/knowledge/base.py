@@ -142,24 +142,32 @@ class KnowledgeBase:
         )
 
     async def _record(self, incoming: Incoming, locale: str, **document: object) -> Notice:
+        """Store the document; the notice has a status key when indexing must (re)start."""
         document_row, is_new = await self.documents.add(
             scope=scope_for(incoming),
             added_by=incoming.user.key,
             **document,  # type: ignore[arg-type]
         )
         name = document_row.title
-        if not is_new and document_row.status != "failed":
-            status = t(f"status_{document_row.status}", locale)
-            return Notice(t("doc_duplicate", locale, name=name, status=status))
+        if is_new:
+            return Notice(t("doc_received", locale, name=name), status_key=document_row.id)
+        if document_row.status == "failed":
+            return Notice(t("doc_retrying", locale, name=name), status_key=document_row.id)
+        status = t(f"status_{document_row.status}", locale)
+        duplicate = t("doc_duplicate", locale, name=name, status=status)
+        # A document still queued may have lost its job: starting it again is harmless.
+        is_queued = document_row.status == "queued"
+        return Notice(duplicate, status_key=document_row.id if is_queued else "")
+
+    async def start_indexing(self, document_id: str, incoming: Incoming, locale: str) -> None:
+        """Queue the ingestion job; called once the status message is out, so it can be edited."""
         target = JobTarget(incoming.chat, incoming.user.key, locale)
         await self._jobs.defer(
             INGEST_DOCUMENT,
-            lock=f"ingest:{document_row.id}",
-            document_id=document_row.id,
+            lock=f"ingest:{document_id}",
+            document_id=document_id,
             **target.as_kwargs(),
         )
-        key = "doc_received" if is_new else "doc_retrying"
-        return Notice(t(key, locale, name=name), status_key=document_row.id)
 
     # --- the ingestion job ------------------------------------------------------------
 

@@ -6,6 +6,7 @@ plain fallback built from the document itself always exists.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -17,6 +18,8 @@ from pydantic import BaseModel, Field
 logger = logging.getLogger(__name__)
 
 SUMMARY_INPUT_CHARS = 6000
+# Small local models can ramble for minutes; a digest is not worth holding up "ready" for.
+DIGEST_TIMEOUT_SECONDS = 45.0
 FALLBACK_SUMMARY_CHARS = 280
 QUESTION_COUNT = 3
 
@@ -50,9 +53,10 @@ async def digest(
     """Ask the model for a digest; fall back to one made from the text on any failure."""
     chain = DIGEST_PROMPT | model | PARSER
     try:
-        result = await chain.ainvoke(
-            {"title": title, "text": text[:SUMMARY_INPUT_CHARS], "language": language}
-        )
+        async with asyncio.timeout(DIGEST_TIMEOUT_SECONDS):
+            result = await chain.ainvoke(
+                {"title": title, "text": text[:SUMMARY_INPUT_CHARS], "language": language}
+            )
         questions = [q.strip() for q in result.questions if q.strip()][:QUESTION_COUNT]
         if result.summary.strip() and questions:
             return DocumentDigest(summary=result.summary.strip(), questions=questions)
