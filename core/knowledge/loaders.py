@@ -212,6 +212,7 @@ def _looks_like_text(head: bytes) -> bool:
 
 
 def _strip_bom(head: bytes) -> bytes:
+    """Editors on Windows start UTF-8 files with a BOM, which would hide a leading <html."""
     return head.removeprefix(codecs.BOM_UTF8)
 
 
@@ -264,6 +265,7 @@ def _tidy(text: str) -> str:
 
 
 def _one_line(text: str) -> str:
+    """Collapse all whitespace: titles, table cells and CSV values live on one line."""
     return " ".join(text.split())
 
 
@@ -342,14 +344,14 @@ class _SectionBuilder:
 
     def __init__(self, joiner: str) -> None:
         self.joiner = joiner
-        self.sections: list[Section] = []
+        self._sections: list[Section] = []
         self.first_top_heading: str | None = None
         self._path: list[tuple[int, str]] = []
         self._blocks: list[str] = []
 
     def heading(self, level: int, text: str) -> None:
         """Close the running section and move to `text` at `level` (1 is the top)."""
-        self.close()
+        self._flush()
         while self._path and self._path[-1][0] >= level:
             self._path.pop()
         self._path.append((level, text))
@@ -357,16 +359,20 @@ class _SectionBuilder:
             self.first_top_heading = text
 
     def add(self, text: str) -> None:
+        """Append a paragraph, line or table to the running section."""
         self._blocks.append(text)
 
-    def close(self) -> list[Section]:
-        """Flush the running section; returns everything built so far."""
+    def finish(self) -> list[Section]:
+        """Close the last section and hand over all of them."""
+        self._flush()
+        return self._sections
+
+    def _flush(self) -> None:
         text = _tidy(self.joiner.join(self._blocks))
         if text.strip():
             heading = HEADING_PATH_SEPARATOR.join(name for _, name in self._path) or None
-            self.sections.append(Section(text, heading=heading))
+            self._sections.append(Section(text, heading=heading))
         self._blocks = []
-        return self.sections
 
 
 # ---------------------------------------------------------------- DOCX
@@ -390,7 +396,7 @@ def _read_docx(data: bytes, _max_pages: int) -> _Parsed:
             title = title or text
         elif text:
             builder.heading(level, text)
-    return _Parsed(builder.close(), title=title or builder.first_top_heading)
+    return _Parsed(builder.finish(), title=title or builder.first_top_heading)
 
 
 def _check_unzipped_size(data: bytes) -> None:
@@ -453,7 +459,7 @@ def _markdown_sections(text: str) -> _Parsed:
             builder.heading(len(heading.group(1)), heading.group(2).strip())
         else:
             builder.add(line)
-    return _Parsed(builder.close(), title=builder.first_top_heading)
+    return _Parsed(builder.finish(), title=builder.first_top_heading)
 
 
 def _next_fence(fence: str | None, line: str) -> str | None:

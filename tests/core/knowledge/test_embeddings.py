@@ -11,6 +11,7 @@ from langchain_ollama import OllamaEmbeddings
 from langchain_openai import OpenAIEmbeddings
 
 from core.knowledge.embeddings import (
+    LOCAL_BATCH_SIZE,
     LOCAL_DIMENSIONS,
     LocalMiniLMEmbeddings,
     _load_tokenizer,
@@ -143,7 +144,7 @@ def test_bad_sizes_are_rejected() -> None:
 def test_local_provider_builds_minilm() -> None:
     embeddings = build_embeddings(settings_for(EmbeddingsProvider.LOCAL, embeddings_batch_size=8))
     assert isinstance(embeddings, LocalMiniLMEmbeddings)
-    assert embeddings.batch_size == 8
+    assert embeddings.batch_size == LOCAL_BATCH_SIZE  # measured fastest on CPU
 
 
 def test_local_provider_rejects_other_models() -> None:

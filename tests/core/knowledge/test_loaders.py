@@ -9,7 +9,14 @@ import docx
 import pytest
 
 from core.knowledge import loaders
-from core.knowledge.loaders import DocumentError, ExtractedDocument, Section, detect_kind, extract
+from core.knowledge.loaders import (
+    SUPPORTED_KINDS,
+    DocumentError,
+    ExtractedDocument,
+    Section,
+    detect_kind,
+    extract,
+)
 from tests import knowledge_fixtures as kf
 
 MAX_PAGES = 50
@@ -33,29 +40,32 @@ def section_with(document: ExtractedDocument, text: str) -> Section:
     return section
 
 
+SUPPORTED_CASES = [
+    ("report.pdf", "application/pdf", kf.pdf_bytes(), "pdf"),
+    ("no-extension", "", kf.pdf_bytes(), "pdf"),
+    ("report.docx", "", kf.docx_bytes(), "docx"),
+    ("attachment", "application/octet-stream", kf.docx_bytes(), "docx"),
+    ("damaged.docx", "", kf.corrupt_docx_bytes(), "docx"),
+    ("damaged.pdf", "", b"not really a pdf", "pdf"),
+    ("notes.txt", "text/plain", kf.text_bytes(), "txt"),
+    ("README.MD", "", kf.markdown_bytes(), "markdown"),
+    ("notes", "text/markdown; charset=utf-8", kf.markdown_bytes(), "markdown"),
+    ("page.htm", "", kf.html_page_bytes(), "html"),
+    ("saved-page", "", kf.html_page_bytes(), "html"),
+    ("people.tsv", "", kf.csv_bytes(delimiter="\t"), "csv"),
+    ("export", "text/csv", kf.csv_bytes(), "csv"),
+    ("script.py", "text/x-python", b"print('hello')\n", "txt"),
+    ("utf16.txt", "", kf.text_bytes(encoding="utf-16"), "txt"),
+]
+
+
 class TestDetectKind:
-    @pytest.mark.parametrize(
-        ("file_name", "mime_type", "data", "kind"),
-        [
-            ("report.pdf", "application/pdf", kf.pdf_bytes(), "pdf"),
-            ("no-extension", "", kf.pdf_bytes(), "pdf"),
-            ("report.docx", "", kf.docx_bytes(), "docx"),
-            ("attachment", "application/octet-stream", kf.docx_bytes(), "docx"),
-            ("damaged.docx", "", kf.corrupt_docx_bytes(), "docx"),
-            ("damaged.pdf", "", b"not really a pdf", "pdf"),
-            ("notes.txt", "text/plain", kf.text_bytes(), "txt"),
-            ("README.MD", "", kf.markdown_bytes(), "markdown"),
-            ("notes", "text/markdown; charset=utf-8", kf.markdown_bytes(), "markdown"),
-            ("page.htm", "", kf.html_page_bytes(), "html"),
-            ("saved-page", "", kf.html_page_bytes(), "html"),
-            ("people.tsv", "", kf.csv_bytes(delimiter="\t"), "csv"),
-            ("export", "text/csv", kf.csv_bytes(), "csv"),
-            ("script.py", "text/x-python", b"print('hello')\n", "txt"),
-            ("utf16.txt", "", kf.text_bytes(encoding="utf-16"), "txt"),
-        ],
-    )
+    @pytest.mark.parametrize(("file_name", "mime_type", "data", "kind"), SUPPORTED_CASES)
     def test_supported(self, file_name: str, mime_type: str, data: bytes, kind: str) -> None:
         assert detect_kind(file_name, mime_type, data) == kind
+
+    def test_every_supported_kind_is_detected(self) -> None:
+        assert {case[3] for case in SUPPORTED_CASES} == set(SUPPORTED_KINDS)
 
     @pytest.mark.parametrize(
         ("file_name", "mime_type", "data"),
@@ -145,6 +155,17 @@ class TestDocx:
         section = section_with(document, "redis | 6379")
         assert section.heading == "Installation > Requirements"
         assert "Service | Port\nredis | 6379\npostgres | 5432" in section.text
+
+    def test_merged_cells_appear_once(self) -> None:
+        document = docx.Document()
+        table = document.add_table(rows=2, cols=3)
+        table.cell(0, 0).merge(table.cell(0, 2)).text = "Quarterly totals"
+        for cell, value in zip(table.rows[1].cells, ("Q1", "Q2", "Q3"), strict=True):
+            cell.text = value
+        output = io.BytesIO()
+        document.save(output)
+        [section] = read(output.getvalue(), "totals.docx").sections
+        assert section.text == "Quarterly totals\nQ1 | Q2 | Q3"
 
     def test_core_title_wins(self) -> None:
         assert read(kf.docx_bytes(core_title="Ops 2025"), "handbook.docx").title == "Ops 2025"

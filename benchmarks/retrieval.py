@@ -1,0 +1,369 @@
+"""Retrieval hit rate: is the expected fact among the top passages? Vector, keyword, hybrid.
+
+Builds a small corpus of documents with planted facts buried in filler text, indexes it with
+the real pipeline (loaders, splitter, offline MiniLM embeddings, pgvector on an embedded
+Postgres), then asks each fact's question in English and in Portuguese, paraphrased so the
+words differ from the document's. Vector-only and keyword-only search are the baselines for
+the hybrid (RRF) search the bot uses, all in the same run.
+
+Run: `.venv/bin/python -m benchmarks.retrieval`. Prints a table and writes
+benchmarks/results/retrieval.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import random
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from core.knowledge.documents import DocumentStore
+from core.knowledge.embeddings import LocalMiniLMEmbeddings, embeddings_model_name, token_counter
+from core.knowledge.index import ChunkIndex
+from core.knowledge.loaders import extract
+from core.knowledge.splitting import split_document
+from core.settings import Settings
+from launcher.migrate import migrate
+from launcher.services import start_postgres
+
+TOP_K = 5
+SEED = 7
+FILLER_PARAGRAPHS_PER_FACT = 5
+RESULTS_PATH = Path(__file__).parent / "results" / "retrieval.json"
+SCOPE = "bench:user"
+
+# (fact planted in a document, English question, Portuguese question, words that prove a hit)
+FACTS = [
+    (
+        "The Orla lighthouse was painted red in 1911 after a storm damaged it.",
+        "When did the lighthouse get its red paint?",
+        "Em que ano o farol foi pintado de vermelho?",
+        "1911",
+    ),
+    (
+        "Access to the north archive requires the code 4417 at the main door.",
+        "What code opens the north archive?",
+        "Qual é o código para entrar no arquivo norte?",
+        "4417",
+    ),
+    (
+        "The harbour office prints new tide tables every Thursday morning.",
+        "On which day are tide tables printed?",
+        "Em que dia as tábuas de maré são impressas?",
+        "Thursday",
+    ),
+    (
+        "Our support line is staffed from 8 am to 6 pm on weekdays only.",
+        "What are the opening hours of customer support?",
+        "Qual o horário de atendimento do suporte?",
+        "8 am",
+    ),
+    (
+        "Refunds are paid back to the original card within 14 days of approval.",
+        "How long does it take to get my money back?",
+        "Quanto tempo demora o reembolso?",
+        "14 days",
+    ),
+    (
+        "The Recife office moved to Rua da Aurora 325 in March 2023.",
+        "Where is the Recife office located now?",
+        "Qual é o endereço do escritório de Recife?",
+        "Aurora 325",
+    ),
+    (
+        "Employees receive 30 days of paid vacation per year after the first year.",
+        "How much paid leave do staff get annually?",
+        "Quantos dias de férias remuneradas os funcionários têm?",
+        "30 days",
+    ),
+    (
+        "The backup server keeps nightly snapshots for 90 days before deleting them.",
+        "How long are the nightly backups retained?",
+        "Por quanto tempo os backups são guardados?",
+        "90 days",
+    ),
+    (
+        "Passwords must have at least 12 characters including one digit.",
+        "What is the minimum password length?",
+        "Qual o tamanho mínimo da senha?",
+        "12 characters",
+    ),
+    (
+        "The river ferry costs 4 reais per passenger and 9 reais per bicycle.",
+        "How much is the ferry fare for a bike?",
+        "Quanto custa levar uma bicicleta na balsa?",
+        "9 reais",
+    ),
+    (
+        "Professor Helena Duarte teaches the course on neural networks.",
+        "Who is the instructor for the neural network class?",
+        "Quem ensina a disciplina de redes neurais?",
+        "Helena Duarte",
+    ),
+    (
+        "The warehouse in Campinas can store up to 12,000 pallets.",
+        "What is the storage capacity of the Campinas warehouse?",
+        "Quantos paletes cabem no armazém de Campinas?",
+        "12,000",
+    ),
+    (
+        "Invoices are issued on the 5th working day of each month.",
+        "When are invoices sent out each month?",
+        "Quando as faturas são emitidas?",
+        "5th working day",
+    ),
+    (
+        "The city library lends up to six books for three weeks at a time.",
+        "How many books can I borrow from the library?",
+        "Quantos livros posso pegar emprestado na biblioteca?",
+        "six books",
+    ),
+    (
+        "Solar panels on the roof produce about 42 megawatt-hours a year.",
+        "How much energy do the rooftop panels generate?",
+        "Quanta energia os painéis solares produzem por ano?",
+        "42 megawatt",
+    ),
+    (
+        "The annual company retreat takes place in Gramado every October.",
+        "Where is the yearly staff retreat held?",
+        "Onde acontece o encontro anual da empresa?",
+        "Gramado",
+    ),
+]
+
+# The same facts as written in Portuguese documents (a Portuguese course text, say).
+FACTS_PT = [
+    "O farol de Orla foi pintado de vermelho em 1911 depois que uma tempestade o danificou.",
+    "O acesso ao arquivo norte exige o código 4417 na porta principal.",
+    "A capitania imprime novas tábuas de maré toda quinta-feira de manhã.",
+    "O suporte atende das 8 às 18 horas, somente em dias úteis.",
+    "Os reembolsos voltam para o cartão original em até 14 dias após a aprovação.",
+    "O escritório de Recife mudou para a Rua da Aurora 325 em março de 2023.",
+    "Os funcionários têm 30 dias de férias remuneradas por ano após o primeiro ano.",
+    "O servidor de backup guarda cópias noturnas por 90 dias antes de apagá-las.",
+    "As senhas devem ter pelo menos 12 caracteres, incluindo um dígito.",
+    "A balsa do rio custa 4 reais por passageiro e 9 reais por bicicleta.",
+    "A professora Helena Duarte ministra a disciplina de redes neurais.",
+    "O armazém de Campinas comporta até 12.000 paletes.",
+    "As faturas são emitidas no 5º dia útil de cada mês.",
+    "A biblioteca municipal empresta até seis livros por três semanas.",
+    "Os painéis solares do telhado produzem cerca de 42 megawatts-hora por ano.",
+    "O encontro anual da empresa acontece em Gramado todo mês de outubro.",
+]
+PROOFS_PT = [
+    "1911",
+    "4417",
+    "quinta-feira",
+    "8 às 18",
+    "14 dias",
+    "Aurora 325",
+    "30 dias",
+    "90 dias",
+    "12 caracteres",
+    "9 reais",
+    "Helena Duarte",
+    "12.000",
+    "5º dia",
+    "seis livros",
+    "42 megawatts",
+    "Gramado",
+]
+FILLER_SENTENCES_PT = [
+    "O comitê analisou várias propostas antes do fim do trimestre.",
+    "A maioria dos visitantes chega à tarde, quando o tempo está mais ameno.",
+    "Um novo cronograma foi discutido, mas nenhuma decisão ficou registrada na ata.",
+    "Vários departamentos compartilharam suas anotações sobre o planejamento.",
+    "O relatório lista os principais riscos e os responsáveis por cada um.",
+    "A manutenção costuma ser planejada com antecedência para evitar transtornos.",
+    "As respostas da última pesquisa foram positivas sobre o novo layout.",
+    "A equipe concordou em retomar o assunto na próxima reunião mensal.",
+    "Os registros históricos mostram um aumento constante no número de pedidos.",
+    "As sessões de treinamento são gravadas e ficam disponíveis na intranet.",
+]
+
+FILLER_SENTENCES = [
+    "The committee reviewed several proposals before the end of the quarter.",
+    "Most visitors arrive in the afternoon, when the weather is milder.",
+    "A new schedule was discussed but no decision was recorded in the minutes.",
+    "Several departments shared their notes on the planning process.",
+    "The report lists the main risks and the people responsible for them.",
+    "Maintenance work is usually planned well in advance to avoid disruption.",
+    "Feedback from the last survey was mostly positive about the new layout.",
+    "The team agreed to revisit the topic at the next monthly meeting.",
+    "Historical records show a steady increase in the number of requests.",
+    "Training sessions are recorded and made available on the intranet.",
+]
+
+
+def build_documents(rng: random.Random, per_language: int = 4) -> list[tuple[str, bytes]]:
+    """Markdown handbooks in English and in Portuguese, facts buried among filler paragraphs."""
+    corpus = []
+    for language, facts, filler in (
+        ("en", [fact[0] for fact in FACTS], FILLER_SENTENCES),
+        ("pt", FACTS_PT, FILLER_SENTENCES_PT),
+    ):
+        texts: list[list[str]] = [[f"# Handbook {language} {n + 1}\n"] for n in range(per_language)]
+        for index, fact in enumerate(facts):
+            paragraphs = texts[index % per_language]
+            for _ in range(FILLER_PARAGRAPHS_PER_FACT):
+                paragraphs.append(" ".join(rng.sample(filler, 4)))
+            paragraphs.append(f"{' '.join(rng.sample(filler, 2))} {fact}")
+        corpus += [
+            (f"handbook-{language}-{n + 1}.md", "\n\n".join(p).encode())
+            for n, p in enumerate(texts)
+        ]
+    return corpus
+
+
+async def index_corpus(pool: AsyncConnectionPool, index: ChunkIndex, corpus) -> int:  # noqa: ANN001
+    documents = DocumentStore(pool)
+    chunk_total = 0
+    for name, data in corpus:
+        row, _ = await documents.add(
+            scope=SCOPE,
+            added_by=SCOPE,
+            title=name,
+            kind="markdown",
+            file_name=name,
+            mime_type="text/markdown",
+            data=data,
+        )
+        extracted = extract(data, file_name=name, mime_type="text/markdown", max_pages=100)
+        chunks = split_document(extracted, count_tokens=token_counter())
+        vectors = await index.embeddings.aembed_documents([c.text for c in chunks])
+        await index.write(scope=SCOPE, document_id=row.id, chunks=chunks, vectors=vectors)
+        await documents.mark_ready(
+            row.id,
+            title=name,
+            page_count=None,
+            chunk_count=len(chunks),
+            language="en",
+            embedding_model=index.model_name,
+        )
+        chunk_total += len(chunks)
+    return chunk_total
+
+
+async def search_texts(index: ChunkIndex, mode: str, question: str) -> list[str]:
+    """Top passages' texts for one search mode."""
+    if mode == "hybrid":
+        return [p.text for p in await index.search(SCOPE, question, k=TOP_K)]
+    ids: list[str]
+    if mode == "vector":
+        vector = await index.embeddings.aembed_query(question)
+        found = await index._store.asimilarity_search_with_score_by_vector(
+            vector, k=TOP_K, filter={"scope": {"$eq": SCOPE}}
+        )
+        return [doc.page_content for doc, _distance in found]
+    rows = await index._keyword_search(SCOPE, question, limit=TOP_K)
+    ids = [row["id"] for row in rows]
+    return [chunk["content"] for chunk in (await index._chunks(ids)).values()]
+
+
+# (label, question column in FACTS, proofs): a hit is the proof inside a top passage.
+QUESTION_SETS = (
+    ("en → en docs", 1, [fact[3] for fact in FACTS]),
+    ("pt → pt docs", 2, PROOFS_PT),
+    ("pt → en docs", 2, [fact[3] for fact in FACTS]),
+)
+
+
+async def evaluate(index: ChunkIndex) -> list[dict[str, object]]:
+    results = []
+    for mode in ("vector", "keyword", "hybrid"):
+        for label, column, proofs in QUESTION_SETS:
+            hits_at_1 = hits_at_k = 0
+            latencies = []
+            for fact, proof in zip(FACTS, proofs, strict=True):
+                started = time.perf_counter()
+                texts = await search_texts(index, mode, fact[column])
+                latencies.append((time.perf_counter() - started) * 1000)
+                hits_at_1 += bool(texts) and proof in texts[0]
+                hits_at_k += any(proof in text for text in texts)
+            results.append(
+                {
+                    "mode": mode,
+                    "questions": label,
+                    "count": len(FACTS),
+                    "hit_at_1": hits_at_1 / len(FACTS),
+                    "hit_at_5": hits_at_k / len(FACTS),
+                    "median_ms": statistics.median(latencies),
+                }
+            )
+    return results
+
+
+async def run() -> dict[str, object]:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-retrieval-"))
+    workdir.chmod(0o755)
+    try:
+        admin_url = start_postgres(workdir / "pg", on_exit="delete")
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = admin_url.replace("/postgres?", f"/{name}?")
+        settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+        migrate(settings)
+        pool = AsyncConnectionPool(url, open=False)
+        await pool.open()
+        embeddings = LocalMiniLMEmbeddings()
+        index = await ChunkIndex.open(pool, url, embeddings, embeddings_model_name(settings))
+        corpus = build_documents(random.Random(SEED))
+        started = time.perf_counter()
+        chunks = await index_corpus(pool, index, corpus)
+        indexing_seconds = time.perf_counter() - started
+        rows = await evaluate(index)
+        await index.close()
+        await pool.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "machine": f"{platform.processor() or platform.machine()}, {_cpu_model()}",
+        "documents": len(corpus),
+        "chunks": chunks,
+        "indexing_seconds": indexing_seconds,
+        "top_k": TOP_K,
+        "results": rows,
+    }
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def print_table(report: dict[str, object]) -> None:
+    print(f"Machine: {report['machine']}")
+    print(
+        f"Corpus: {report['documents']} documents, {report['chunks']} chunks, "
+        f"indexed in {report['indexing_seconds']:.1f} s; {len(FACTS)} questions per set"
+    )
+    print(f"{'mode':<8} {'questions':<14} {'hit@1':>6} {'hit@5':>6} {'median ms':>10}")
+    for row in report["results"]:  # type: ignore[union-attr]
+        print(
+            f"{row['mode']:<8} {row['questions']:<14} {row['hit_at_1']:>6.2f} "
+            f"{row['hit_at_5']:>6.2f} {row['median_ms']:>10.1f}"
+        )
+
+
+def main() -> None:
+    report = asyncio.run(run())
+    print_table(report)
+    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_PATH.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
