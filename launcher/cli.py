@@ -50,6 +50,15 @@ def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
     print("Database is up to date.", file=sys.stderr)
 
 
+def _cmd_reindex(settings: Settings, args: argparse.Namespace) -> None:
+    from launcher.frontends import reindex
+
+    count = asyncio.run(reindex(settings))
+    print(
+        f"Queued {count} document(s) for re-indexing; workers will rebuild them.", file=sys.stderr
+    )
+
+
 def _cmd_serve_model(settings: Settings, args: argparse.Namespace) -> None:
     from launcher.local_model import serve_forever
 
@@ -83,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply database migrations").set_defaults(
         handler=_cmd_migrate
     )
+
+    commands.add_parser(
+        "reindex", help="re-embed every document with the configured embedding model"
+    ).set_defaults(handler=_cmd_reindex)
 
     serve_model = commands.add_parser("serve-model", help="serve the embedded local model")
     serve_model.add_argument("--port", type=int, required=True)

@@ -74,3 +74,9 @@ async def run_worker(settings: Settings, queues: list[str] | None) -> None:
     """Process background jobs until stopped (SIGTERM lets the running ones finish first)."""
     async with core_and_jobs(settings) as (deps, job_app):
         await job_app.run_worker_async(queues=queues, additional_context={"deps": deps})
+
+
+async def reindex(settings: Settings) -> int:
+    """Queue every document for re-embedding with the configured model."""
+    async with core_and_jobs(settings) as (deps, _job_app):
+        return await deps.knowledge.reindex_all()

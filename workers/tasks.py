@@ -72,11 +72,17 @@ async def ingest_document(
     is_private: bool,
     user_key: str,
     locale: str,
+    is_silent: bool = False,
 ) -> None:
     """Extracts, splits, embeds and indexes a document, reporting progress to its chat."""
     deps = deps_of(context)
     target = JobTarget.from_kwargs(
-        platform=platform, chat_id=chat_id, is_private=is_private, user_key=user_key, locale=locale
+        platform=platform,
+        chat_id=chat_id,
+        is_private=is_private,
+        user_key=user_key,
+        locale=locale,
+        is_silent=is_silent,
     )
     try:
         await deps.knowledge.ingest(document_id, target, deps.models.get())

@@ -51,6 +51,7 @@ class JobTarget:
     chat: ChatRef
     user_key: str
     locale: str
+    is_silent: bool = False  # reindexing reports to nobody
 
     def as_kwargs(self) -> dict[str, object]:
         return {
@@ -59,13 +60,22 @@ class JobTarget:
             "is_private": self.chat.is_private,
             "user_key": self.user_key,
             "locale": self.locale,
+            "is_silent": self.is_silent,
         }
 
     @classmethod
     def from_kwargs(
-        cls, *, platform: str, chat_id: str, is_private: bool, user_key: str, locale: str
+        cls,
+        *,
+        platform: str,
+        chat_id: str,
+        is_private: bool,
+        user_key: str,
+        locale: str,
+        is_silent: bool = False,
     ) -> JobTarget:
-        return cls(ChatRef(Platform(platform), chat_id, is_private), user_key, locale)
+        chat = ChatRef(Platform(platform), chat_id, is_private)
+        return cls(chat, user_key, locale, is_silent)
 
 
 class KnowledgeBase:
@@ -266,6 +276,8 @@ class KnowledgeBase:
         )
 
     async def _report(self, target: JobTarget, document_id: str, text: str, *, final: bool) -> None:
+        if target.is_silent:
+            return
         await self._outbox.publish(
             OutboxMessage(
                 chat=target.chat,
@@ -284,6 +296,30 @@ class KnowledgeBase:
             detail=detail,
         )
         return t("doc_failed", locale, name=name, reason=reason_text)
+
+    async def reindex_all(self) -> int:
+        """Re-embed every document from its stored bytes with the configured model.
+
+        The chunk table takes the new model's dimension, every document goes back in the
+        queue, and workers rebuild the chunks; returns how many documents were queued.
+        """
+        dimensions = len(await self.index.embeddings.aembed_query("dimension probe"))
+        await self.index.rebuild(dimensions)
+        documents = await self.documents.requeue_all()
+        silent = JobTarget(
+            ChatRef(Platform.CONSOLE, "reindex", is_private=True),
+            user_key="",
+            locale=self.settings.default_locale,
+            is_silent=True,
+        )
+        for document_id in documents:
+            await self._jobs.defer(
+                INGEST_DOCUMENT,
+                lock=f"ingest:{document_id}",
+                document_id=document_id,
+                **silent.as_kwargs(),
+            )
+        return len(documents)
 
     # --- retrieval ---------------------------------------------------------------------
 

@@ -158,6 +158,15 @@ class DocumentStore:
         async with self._pool.connection() as conn:
             await conn.execute("DELETE FROM documents WHERE id = %s", (document_id,))
 
+    async def requeue_all(self) -> list[str]:
+        """Mark every document queued for re-indexing; returns their ids."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE documents SET status = 'queued', chunk_count = 0, updated_at = now() "
+                "RETURNING id"
+            )
+            return [row[0] for row in await cur.fetchall()]
+
     async def set_status(self, document_id: str, status: str, *, error: str | None = None) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(

@@ -132,6 +132,23 @@ class ChunkIndex:
             ids=[str(uuid.uuid4()) for _ in chunks],
         )
 
+    async def rebuild(self, dimensions: int) -> None:
+        """Empty the chunks and switch the table to this model's dimension, in one transaction."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(f"DELETE FROM {TABLE}")
+            await conn.execute("DROP INDEX IF EXISTS knowledge_chunks_embedding_idx")
+            await conn.execute(
+                f"ALTER TABLE {TABLE} ALTER COLUMN embedding TYPE vector({int(dimensions)})"
+            )
+            await conn.execute(
+                f"CREATE INDEX knowledge_chunks_embedding_idx ON {TABLE} "
+                "USING hnsw (embedding vector_cosine_ops)"
+            )
+            await conn.execute(
+                "UPDATE knowledge_settings SET embedding_model = %s, dimensions = %s",
+                (self.model_name, dimensions),
+            )
+
     async def delete_document(self, document_id: str) -> None:
         """Drop a document's chunks, e.g. left over by a crashed attempt."""
         async with self._pool.connection() as conn:

@@ -341,3 +341,45 @@ async def test_progress_reaches_the_chat_as_status_updates(
     entries = await deps.outbox.read(Platform.TELEGRAM, "test", pending=False, block_ms=10)
     assert entries and all(m.status_key == notice.status_key for _, m in entries)
     assert entries[-1][1].is_final and entries[0][1].text.startswith("📄")
+
+
+async def test_a_new_embedding_model_is_refused_until_reindex(
+    service: ChatService, deps: CoreDeps
+) -> None:
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from core.knowledge.index import ChunkIndex
+
+    ana = private("ana")
+    await upload(service, ana, "harbour.pdf", files.pdf_bytes(title="Harbour Notes"))
+    await run_jobs(deps)
+    assert len(await outbox_texts(deps, ana)) == 1  # the first indexing told the user
+    original = deps.knowledge.index
+    swapped = ChunkIndex(
+        deps.pool,
+        original._engine,
+        original._store,
+        DeterministicFakeEmbedding(size=16),
+        "fake:sixteen",
+    )
+    deps.knowledge.index = swapped
+    try:
+        await swapped.check_model()
+    except Exception as exc:  # noqa: BLE001
+        assert "fake:sixteen" in str(exc)
+    else:
+        raise AssertionError("a different embedding model was accepted")
+    try:
+        assert await deps.knowledge.reindex_all() == 1
+        await run_jobs(deps)
+        [(_t, status, _e, chunks, _p, _s)] = await document_rows(deps)
+        assert status == "ready" and chunks >= 3
+        async with deps.pool.connection() as conn:
+            dims = await (
+                await conn.execute("SELECT vector_dims(embedding) FROM knowledge_chunks LIMIT 1")
+            ).fetchone()
+        assert dims == (16,)
+        assert await outbox_texts(deps, ana) == []  # reindexing bothers nobody
+    finally:
+        deps.knowledge.index = original
+        await original.rebuild(384)
