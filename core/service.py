@@ -130,7 +130,8 @@ class ChatService:
         answer = "".join(parts).strip()
         await self._remember(incoming, locale, conversation, answer, passages)
         if passages:
-            answer = f"{answer}\n\n{sources_block(answer, passages, t('kb_sources', locale))}"
+            sources = sources_block(answer, passages, t("kb_sources", locale), incoming.text)
+            answer = f"{answer}\n\n{sources}"
         yield Done(answer)
 
     def _stream(

@@ -25,6 +25,11 @@ logger = logging.getLogger(__name__)
 LOCAL_MODEL_NAME = "smollm2-135m"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 START_TIMEOUT_SECONDS = 60.0
+# A 135M model rambles and repeats itself when left to run: keep answers short and
+# penalise repeats (it generates about 10 tokens/s on two cores).
+LOCAL_MAX_OUTPUT_TOKENS = 256
+REPEAT_PENALTY = 1.15
+REPEAT_PENALTY_WINDOW_TOKENS = 128
 CHILD_STOP_TIMEOUT_SECONDS = 20
 
 
@@ -54,6 +59,8 @@ def serve_forever(settings: Settings, port: int) -> None:
     params.port = port
     params.n_ctx = settings.local_model_context_tokens
     params.n_predict = settings.llm_max_output_tokens
+    params.sampling.penalty_repeat = REPEAT_PENALTY
+    params.sampling.penalty_last_n = REPEAT_PENALTY_WINDOW_TOKENS
     server = Server(params)
     logger.info("local model listening on %s", server.listening_address)
     stop = False
@@ -98,11 +105,15 @@ def start_local_model(
         raise StartupError(
             f"the local model did not start in {START_TIMEOUT_SECONDS:.0f}s; see {log_path}"
         )
+    max_tokens = settings.llm_max_output_tokens
+    if "llm_max_output_tokens" not in settings.model_fields_set:
+        max_tokens = min(max_tokens, LOCAL_MAX_OUTPUT_TOKENS)
     resolved = settings.model_copy(
         update={
             "llm_provider": Provider.OPENAI_COMPATIBLE,
             "llm_base_url": f"{base_url}/v1",
             "llm_model": settings.llm_model or LOCAL_MODEL_NAME,
+            "llm_max_output_tokens": max_tokens,
         }
     )
     return process, resolved

@@ -21,6 +21,9 @@ from core.memory import Conversation
 # Below this cosine similarity a passage found only by vector search is not evidence.
 MIN_SIMILARITY = 0.30
 EXCERPT_CHARS = 300
+QUOTE_CHARS = 200
+STEM_CHARS = 5
+MIN_WORD_CHARS = 3
 
 RAG_SYSTEM_PROMPT = """{system_prompt}
 
@@ -46,6 +49,8 @@ RAG_PROMPT = ChatPromptTemplate.from_messages(
 
 _TAG_LIKE = re.compile(r"<\s*/?\s*(passage|passages|system|instructions?)\b[^>]*>", re.IGNORECASE)
 _CITATION = re.compile(r"\[(\d{1,2})\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+_WORD = re.compile(r"\w+")
 
 
 def relevant(passages: list[Passage]) -> list[Passage]:
@@ -102,12 +107,33 @@ def cite(passage: Passage) -> str:
     return f"{label} ({passage.source_url})" if passage.source_url else label
 
 
-def sources_block(answer: str, passages: list[Passage], heading: str) -> str:
-    """The numbered sources under an answer: those it cites, or all it was given."""
+def sources_block(answer: str, passages: list[Passage], heading: str, question: str) -> str:
+    """The numbered sources under an answer (those it cites, or all it was given), each with
+    the sentence that best matches the question, so every claim can be checked at a glance."""
     cited = {int(n) for n in _CITATION.findall(answer) if 0 < int(n) <= len(passages)}
     numbers = sorted(cited) or range(1, len(passages) + 1)
-    lines = [f"[{n}] {cite(passages[n - 1])}" for n in numbers]
+    lines = [
+        f"[{n}] {cite(passages[n - 1])}: “{best_sentence(passages[n - 1].text, question)}”"
+        for n in numbers
+    ]
     return f"{heading}\n" + "\n".join(lines)
+
+
+def best_sentence(text: str, question: str) -> str:
+    """The passage sentence sharing the most word stems with the question (first on ties)."""
+    wanted = _stems(question)
+    sentences = [s.strip() for s in _SENTENCE_END.split(" ".join(text.split())) if s.strip()]
+    if not sentences:
+        return ""
+    best = max(sentences, key=lambda sentence: len(_stems(sentence) & wanted))
+    return best if len(best) <= QUOTE_CHARS else best[: QUOTE_CHARS - 1] + "…"
+
+
+def _stems(text: str) -> set[str]:
+    """Crude language-neutral stems: lowercase word prefixes, ignoring short words."""
+    return {
+        word[:STEM_CHARS] for word in _WORD.findall(text.lower()) if len(word) >= MIN_WORD_CHARS
+    }
 
 
 def excerpt(passage: Passage) -> str:

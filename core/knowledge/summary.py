@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 SUMMARY_INPUT_CHARS = 6000
 # Small local models can ramble for minutes; a digest is not worth holding up "ready" for.
-DIGEST_TIMEOUT_SECONDS = 45.0
+DIGEST_TIMEOUT_SECONDS = 20.0
 FALLBACK_SUMMARY_CHARS = 280
 QUESTION_COUNT = 3
 
@@ -45,6 +45,20 @@ DIGEST_PROMPT = ChatPromptTemplate.from_messages(
 ).partial(format_instructions=PARSER.get_format_instructions())
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_TERM = re.compile(r"[^\W\d_][\w-]{5,}")
+TERM_SAMPLE_CHARS = 50_000
+
+
+def frequent_terms(text: str, *, exclude: str = "", count: int = QUESTION_COUNT) -> list[str]:
+    """The longer words a document repeats most: a cheap stand-in for its topics."""
+    skip = {word.lower() for word in _TERM.findall(exclude)}
+    counts: dict[str, int] = {}
+    for word in _TERM.findall(text[:TERM_SAMPLE_CHARS]):
+        key = word.lower()
+        if key not in skip:
+            counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [word for word, seen in ranked[:count] if seen > 1]
 
 
 async def digest(
@@ -74,17 +88,14 @@ def fallback_digest(*, title: str, text: str, headings: list[str], language: str
             break
         summary = f"{summary} {sentence}".strip()
     is_portuguese = language == "Brazilian Portuguese"
-    topics = [title, *headings][:QUESTION_COUNT]
+    topics = list(dict.fromkeys([*headings, *frequent_terms(text, exclude=title)]))
     questions = [
-        (
+        "Quais são os pontos principais?" if is_portuguese else "What are the main points?",
+        *(
             f"O que o documento diz sobre {topic}?"
             if is_portuguese
             else f"What does it say about {topic}?"
-        )
-        for topic in topics
+            for topic in topics[: QUESTION_COUNT - 1]
+        ),
     ]
-    if len(questions) < QUESTION_COUNT:
-        questions.append(
-            "Quais são os pontos principais?" if is_portuguese else "What are the main points?"
-        )
     return DocumentDigest(summary=summary[: FALLBACK_SUMMARY_CHARS * 2], questions=questions)

@@ -66,7 +66,10 @@ async def test_a_pdf_becomes_cited_knowledge(service: ChatService, deps: CoreDep
     )
     answer = events[-1]
     assert isinstance(answer, Done)
-    assert "Sources:\n[1] Harbour Notes, p. 2" in answer.text
+    assert (
+        "Sources:\n[1] Harbour Notes, p. 2: “The north archive opens with access code 4417.”"
+        in answer.text
+    )
     sources = reply_text(await collect(service.handle(private("ana", command="sources"))))
     assert sources.startswith("Passages behind my last answer:\n\n[1] Harbour Notes, p. 2")
     assert "4417" in sources
