@@ -105,18 +105,17 @@ class Settings(BaseSettings):
     discord_bot_token: SecretStr | None = None
     discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
-    @field_validator(
-        "openai_api_key",
-        "telegram_bot_token",
-        "telegram_webhook_secret",
-        "discord_bot_token",
-        "local_model_path",
-        mode="before",
-    )
+    @model_validator(mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        """`KEY=` in .env means "not set", not an empty token or path."""
-        return None if isinstance(value, str) and not value.strip() else value
+    def _empty_is_unset(cls, data: object) -> object:
+        """`KEY=` (in .env, or `${KEY:-}` from compose) means "not set": use the default."""
+        if not isinstance(data, dict):
+            return data
+        return {
+            key: value
+            for key, value in data.items()
+            if not (isinstance(value, str) and not value.strip())
+        }
 
     _split = field_validator(
         "llm_models", "admin_ids", "discord_guild_ids", "url_allowed_hosts", mode="before"
