@@ -416,6 +416,11 @@ _CATALOG: dict[str, dict[str, str]] = {
 }
 
 
+def has_text(key: str) -> bool:
+    """Whether the catalog has a string for `key` (e.g. a reason code from a library)."""
+    return key in _CATALOG
+
+
 def t(key: str, locale: str, **values: object) -> str:
     """Return the UI string `key` in `locale` (English when missing), formatted."""
     variants = _CATALOG[key]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 from redis.asyncio import Redis
 
-from core.i18n import t
+from core.i18n import has_text, t
 from core.jobs import INGEST_DOCUMENT, JobQueue
 from core.knowledge.answer import cite, excerpt, relevant
 from core.knowledge.documents import Document, DocumentStore
@@ -104,26 +104,14 @@ class KnowledgeBase:
         name = attachment.file_name
         limit = self.settings.knowledge_max_file_bytes
         if attachment.size_bytes > limit:
-            return Notice(
-                t(
-                    "doc_too_large",
-                    locale,
-                    name=name,
-                    size=_size(attachment.size_bytes),
-                    limit=_size(limit),
-                ),
-                is_error=True,
-            )
+            return _too_large(name, attachment.size_bytes, limit, locale)
         if attachment.fetch is None:
             return Notice(
                 t("doc_failed", locale, name=name, reason=t("reason_broken", locale)), is_error=True
             )
         data = await attachment.fetch()
-        if len(data) > limit:
-            return Notice(
-                t("doc_too_large", locale, name=name, size=_size(len(data)), limit=_size(limit)),
-                is_error=True,
-            )
+        if len(data) > limit:  # the platform's declared size was wrong
+            return _too_large(name, len(data), limit, locale)
         try:
             kind = detect_kind(name, attachment.mime_type, data)
         except DocumentError as exc:
@@ -290,7 +278,7 @@ class KnowledgeBase:
 
     def _failure_text(self, name: str, reason: str, detail: str, locale: str) -> str:
         reason_text = t(
-            f"reason_{reason}" if f"reason_{reason}" in _REASONS else "reason_internal",
+            f"reason_{reason}" if has_text(f"reason_{reason}") else "reason_internal",
             locale,
             limit=self.settings.knowledge_max_pages,
             detail=detail,
@@ -346,33 +334,15 @@ class KnowledgeBase:
         return json.loads(raw) if raw else []
 
 
-_REASONS = frozenset(
-    f"reason_{key}"
-    for key in (
-        "unsupported_type",
-        "empty",
-        "encrypted",
-        "broken",
-        "no_text",
-        "too_many_pages",
-        "bad_url",
-        "private_address",
-        "unresolvable",
-        "unreachable",
-        "timeout",
-        "too_large",
-        "too_many_redirects",
-        "http_error",
-        "not_a_document",
-        "internal",
-    )
-)
-
-
 def _where(extracted: ExtractedDocument, locale: str) -> str:
     if extracted.page_count:
         return t("doc_pages", locale, pages=extracted.page_count)
     return t("doc_sections", locale, sections=len(extracted.sections))
+
+
+def _too_large(name: str, size_bytes: int, limit_bytes: int, locale: str) -> Notice:
+    text = t("doc_too_large", locale, name=name, size=_size(size_bytes), limit=_size(limit_bytes))
+    return Notice(text, is_error=True)
 
 
 def _size(size_bytes: int) -> str:
