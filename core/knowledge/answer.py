@@ -98,11 +98,13 @@ def stream_grounded_answer(
 
 def cite(passage: Passage) -> str:
     """`title, p. 3 § Section` or a link: how a source is shown to people."""
-    parts = [passage.title or passage.file_name]
+    title = passage.title or passage.file_name
+    parts = [title]
     if passage.page is not None:
         parts.append(f"p. {passage.page}")
     if passage.section:
-        parts.append(passage.section)
+        # Heading paths often start with the document title itself: don't say it twice.
+        parts.append(passage.section.removeprefix(f"{title} > "))
     label = ", ".join(parts)
     return f"{label} ({passage.source_url})" if passage.source_url else label
 

@@ -219,7 +219,7 @@ class KnowledgeBase:
             title=title,
             text="\n\n".join(s.text for s in extracted.sections),
             language=LANGUAGE_NAMES.get(extracted.language or locale, "English"),
-            headings=[s.heading for s in extracted.sections if s.heading][:3],
+            headings=_section_names(extracted),
         )
         await self.documents.set_summary(document_id, result.summary, result.questions)
         questions = "\n".join(f"• {question}" for question in result.questions)
@@ -338,6 +338,12 @@ def _where(extracted: ExtractedDocument, locale: str) -> str:
     if extracted.page_count:
         return t("doc_pages", locale, pages=extracted.page_count)
     return t("doc_sections", locale, sections=len(extracted.sections))
+
+
+def _section_names(extracted: ExtractedDocument) -> list[str]:
+    """The last part of each heading path ("Guide > Setup" → "Setup"), in order, once each."""
+    names = (s.heading.split(" > ")[-1] for s in extracted.sections if s.heading)
+    return list(dict.fromkeys(names))[:3]
 
 
 def _too_large(name: str, size_bytes: int, limit_bytes: int, locale: str) -> Notice:
