@@ -1,7 +1,9 @@
 # Shared by scripts/run and scripts/test: install what a fresh Debian machine lacks.
 # Sourced, not executed. Idempotent: every step is skipped when already done.
 
-DEBIAN_PACKAGES=(redis-server)
+# redis-server: memory and outbox; ffmpeg: audio decoding for yt-dlp;
+# espeak-ng: the tests synthesise speech with it.
+DEBIAN_PACKAGES=(redis-server ffmpeg espeak-ng)
 
 _as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
