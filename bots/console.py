@@ -112,7 +112,11 @@ async def chat_loop(
     )
     try:
         if is_interactive:
-            print(f"Chatting as {user}. /help lists commands; Ctrl-D quits.", file=sys.stderr)
+            print(
+                f"Chatting as {user}. /help lists commands, /upload PATH sends a file, "
+                "Ctrl-D quits.",
+                file=sys.stderr,
+            )
         while True:
             if is_interactive:
                 stdout.write(f"{user}> ")
