@@ -18,6 +18,7 @@ from core.knowledge.documents import DocumentStore
 from core.knowledge.embeddings import build_embeddings, embeddings_model_name
 from core.knowledge.index import ChunkIndex
 from core.llm import build_chat_model, default_model
+from core.media.transcripts import MediaTranscriber, TranscriptStore
 from core.memory import ConversationMemory
 from core.outbox import Outbox
 from core.settings import Settings
@@ -105,7 +106,15 @@ async def open_core(
             models=ModelRegistry(settings, model_factory),
             outbox=outbox,
             jobs=jobs,
-            knowledge=KnowledgeBase(settings, DocumentStore(pool), index, outbox, jobs, redis),
+            knowledge=KnowledgeBase(
+                settings,
+                DocumentStore(pool),
+                index,
+                outbox,
+                jobs,
+                redis,
+                MediaTranscriber(settings, TranscriptStore(pool)),
+            ),
         )
     finally:
         await index.close()

@@ -367,6 +367,43 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "something went wrong on my side; an admin can retry it.",
         "pt-BR": "algo deu errado do meu lado; um admin pode tentar de novo.",
     },
+    "media_transcribing": {
+        "en": "🎧 {name}: transcribing, {percent}% of the audio done…",
+        "pt-BR": "🎧 {name}: transcrevendo, {percent}% do áudio feito…",
+    },
+    "media_moments": {"en": "Key moments:", "pt-BR": "Momentos-chave:"},
+    "reason_private": {
+        "en": "the video is private.",
+        "pt-BR": "o vídeo é privado.",
+    },
+    "reason_age_restricted": {
+        "en": "the video is age-restricted and needs a signed-in account.",
+        "pt-BR": "o vídeo tem restrição de idade e exige uma conta conectada.",
+    },
+    "reason_unavailable": {
+        "en": "the video or file is unavailable (removed or not found).",
+        "pt-BR": "o vídeo ou arquivo não está disponível (removido ou não encontrado).",
+    },
+    "reason_live": {
+        "en": "live streams can't be transcribed; send it again when it has ended.",
+        "pt-BR": "transmissões ao vivo não podem ser transcritas; envie de novo quando terminar.",
+    },
+    "reason_too_long": {
+        "en": "the media is longer than the limit.",
+        "pt-BR": "a mídia passa do limite de duração.",
+    },
+    "reason_network": {
+        "en": "the site could not be reached; an admin can retry it.",
+        "pt-BR": "não consegui acessar o site; um admin pode tentar de novo.",
+    },
+    "reason_no_audio": {
+        "en": "it has no audio track I can hear.",
+        "pt-BR": "não tem trilha de áudio que eu consiga ouvir.",
+    },
+    "reason_unsupported": {
+        "en": "I found no video or audio at that link.",
+        "pt-BR": "não encontrei vídeo ou áudio nesse link.",
+    },
     "docs_empty": {
         "en": "No documents here yet. Send me a file (PDF, DOCX, TXT, Markdown, HTML, CSV) "
         "or a link.",

@@ -12,6 +12,9 @@ INGEST_DOCUMENT = "ingest_document"
 
 
 class JobQueue(Protocol):
-    """Defer a job by task name; `lock` keeps one waiting job per key."""
+    """Defer a job by task name; `lock` keeps one waiting job per key; `queue` overrides
+    the task's own queue (e.g. media work for GPU workers)."""
 
-    async def defer(self, task_name: str, *, lock: str | None = None, **kwargs: Any) -> None: ...
+    async def defer(
+        self, task_name: str, *, lock: str | None = None, queue: str | None = None, **kwargs: Any
+    ) -> None: ...

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     url_fetch_timeout_seconds: float = Field(default=15.0, gt=0)
     url_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
+    # Video and voice
+    whisper_model: str = "offline-base"
+    whisper_device: str = "auto"
+    media_max_seconds: int = Field(default=3 * 3600, ge=1)
+    media_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1024)
+
     # Memory
     memory_token_budget: int = Field(default=1500, ge=100)
     memory_strategy: MemoryStrategy = MemoryStrategy.SUMMARY

@@ -83,8 +83,14 @@ def redis_url(redis_server: RedisServer | None) -> str:
     return os.environ.get("TEST_REDIS_URL") or redis_server.url  # type: ignore[union-attr]
 
 
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DATA_DIR for the suite (the Whisper model is assembled there once)."""
+    return tmp_path_factory.mktemp("data")
+
+
 @pytest.fixture
-def settings(database_url: str, redis_url: str) -> Settings:
+def settings(database_url: str, redis_url: str, data_dir: Path) -> Settings:
     """Settings for a resolved provider whose model the tests replace."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -96,6 +102,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
         llm_models=["echo", "echo-large"],
         memory_token_budget=200,
         admin_ids=["tg:1"],
+        data_dir=data_dir,
     )
 
 
@@ -127,7 +134,7 @@ async def deps(
         await core.redis.flushdb()
         async with core.pool.connection() as conn:
             await conn.execute(
-                "TRUNCATE users, usage_counters, procrastinate_jobs, documents CASCADE"
+                "TRUNCATE users, usage_counters, procrastinate_jobs, documents, transcripts CASCADE"
             )
         core.job_app = job_app  # type: ignore[attr-defined]
         yield core

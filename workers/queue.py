@@ -17,9 +17,14 @@ class ProcrastinateJobs:
     def __init__(self, app: procrastinate.App) -> None:
         self._app = app
 
-    async def defer(self, task_name: str, *, lock: str | None = None, **kwargs: Any) -> None:
+    async def defer(
+        self, task_name: str, *, lock: str | None = None, queue: str | None = None, **kwargs: Any
+    ) -> None:
+        options: dict[str, Any] = {"queueing_lock": lock}
+        if queue is not None:
+            options["queue"] = queue
         try:
-            await self._app.configure_task(task_name, queueing_lock=lock).defer_async(**kwargs)
+            await self._app.configure_task(task_name, **options).defer_async(**kwargs)
         except AlreadyEnqueued:
             # A waiting job with the same lock will pick up this work too.
             logger.debug("job %s already waiting for lock %s", task_name, lock)

@@ -16,6 +16,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from core.knowledge.index import Passage
+from core.media.sources import timestamp_link, youtube_id
 from core.memory import Conversation
 
 # Below this cosine similarity a passage found only by vector search is not evidence.
@@ -97,8 +98,16 @@ def stream_grounded_answer(
 
 
 def cite(passage: Passage) -> str:
-    """`title, p. 3 § Section` or a link: how a source is shown to people."""
+    """`title, p. 3, Section`, `title at 12:34 (link)` or `title (link)`: a source for people."""
     title = passage.title or passage.file_name
+    if passage.start_seconds is not None:
+        at = f"{title} at {clock(passage.start_seconds)}"
+        if not passage.source_url:
+            return at
+        link = timestamp_link(
+            passage.source_url, youtube_id(passage.source_url), passage.start_seconds
+        )
+        return f"{at} ({link})"
     parts = [title]
     if passage.page is not None:
         parts.append(f"p. {passage.page}")
@@ -136,6 +145,13 @@ def _stems(text: str) -> set[str]:
     return {
         word[:STEM_CHARS] for word in _WORD.findall(text.lower()) if len(word) >= MIN_WORD_CHARS
     }
+
+
+def clock(seconds: float) -> str:
+    """12:34, or 1:02:03 past an hour."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def excerpt(passage: Passage) -> str:

@@ -12,21 +12,25 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
 from redis.asyncio import Redis
 
-from core.i18n import has_text, t
+from core.i18n import has_text, normalise_locale, t
 from core.jobs import INGEST_DOCUMENT, JobQueue
-from core.knowledge.answer import cite, excerpt, relevant
+from core.knowledge.answer import cite, clock, excerpt, relevant
 from core.knowledge.documents import Document, DocumentStore
 from core.knowledge.embeddings import token_counter
 from core.knowledge.index import ChunkIndex, Passage
 from core.knowledge.loaders import DocumentError, ExtractedDocument, detect_kind, extract
-from core.knowledge.splitting import split_document
+from core.knowledge.splitting import ChunkDraft, split_document
 from core.knowledge.summary import digest
-from core.knowledge.web import UrlRefused, fetch_url
+from core.knowledge.web import UrlRefused, check_url, fetch_url
+from core.media.captions import windows
+from core.media.sources import MediaError, is_media_url, timestamp_link, youtube_id
+from core.media.transcription import TranscriptionError
+from core.media.transcripts import MediaTranscriber
 from core.outbox import Outbox
 from core.settings import Settings
 from core.types import Attachment, ChatRef, Incoming, Notice, OutboxMessage, Platform
@@ -34,6 +38,13 @@ from core.types import Attachment, ChatRef, Incoming, Notice, OutboxMessage, Pla
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 3.0
+MEDIA_KINDS = frozenset({"video", "audio"})
+MEDIA_QUEUE = "media"  # Whisper work: GPU hosts run `assistant worker --queue media`
+TRANSCRIPT_WINDOW_SECONDS = 60.0
+MOMENT_COUNT = 3
+MOMENT_WORDS = 12
+AUDIO_EXTENSIONS = (".mp3", ".m4a", ".ogg", ".oga", ".opus", ".wav", ".flac", ".aac")
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov")
 SOURCES_KEY_PREFIX = "sources"
 WEB_PAGE_KIND = "web"
 LANGUAGE_NAMES = {"pt-BR": "Brazilian Portuguese", "en": "English"}
@@ -78,6 +89,20 @@ class JobTarget:
         return cls(chat, user_key, locale, is_silent)
 
 
+@dataclass(frozen=True)
+class Material:
+    """What a document or a transcript yields for indexing and for its digest."""
+
+    title: str
+    where: str  # "12 pages", "3 sections", "Channel, 12:34"
+    chunks: list[ChunkDraft]
+    page_count: int | None
+    language: str | None
+    text: str
+    topics: list[str]
+    moments: list[str] = field(default_factory=list)  # timestamped key points of media
+
+
 class KnowledgeBase:
     """Documents and chunks for every scope."""
 
@@ -89,8 +114,10 @@ class KnowledgeBase:
         outbox: Outbox,
         jobs: JobQueue,
         redis: Redis,
+        media: MediaTranscriber,
     ) -> None:
         self.settings = settings
+        self.media = media
         self.documents = documents
         self.index = index
         self._outbox = outbox
@@ -113,7 +140,9 @@ class KnowledgeBase:
         if len(data) > limit:  # the platform's declared size was wrong
             return _too_large(name, len(data), limit, locale)
         try:
-            kind = detect_kind(name, attachment.mime_type, data)
+            kind = media_kind(name, attachment.mime_type) or detect_kind(
+                name, attachment.mime_type, data
+            )
         except DocumentError as exc:
             return Notice(self._failure_text(name, exc.reason, exc.detail, locale), is_error=True)
         return await self._record(
@@ -127,12 +156,12 @@ class KnowledgeBase:
         )
 
     async def add_url(self, incoming: Incoming, url: str, locale: str) -> Notice:
-        """Accept a web link: record it and queue the fetch and indexing."""
+        """Accept a web link (a page, a document, or a video/audio): record it and queue it."""
         return await self._record(
             incoming,
             locale,
             title=url,
-            kind=WEB_PAGE_KIND,
+            kind="video" if is_media_url(url) else WEB_PAGE_KIND,
             file_name=url,
             mime_type="text/html",
             data=b"",
@@ -160,9 +189,12 @@ class KnowledgeBase:
     async def start_indexing(self, document_id: str, incoming: Incoming, locale: str) -> None:
         """Queue the ingestion job; called once the status message is out, so it can be edited."""
         target = JobTarget(incoming.chat, incoming.user.key, locale)
+        document = await self.documents.get(document_id)
+        is_media = document is not None and document.kind in MEDIA_KINDS
         await self._jobs.defer(
             INGEST_DOCUMENT,
             lock=f"ingest:{document_id}",
+            queue=MEDIA_QUEUE if is_media else None,
             document_id=document_id,
             **target.as_kwargs(),
         )
@@ -170,7 +202,7 @@ class KnowledgeBase:
     # --- the ingestion job ------------------------------------------------------------
 
     async def ingest(self, document_id: str, target: JobTarget, model: BaseChatModel) -> None:
-        """Extract, split, embed and index one document, reporting progress; idempotent."""
+        """Extract (or transcribe), split, embed and index one document, reporting progress."""
         document = await self.documents.get(document_id)
         if document is None:
             return  # forgotten while it waited in the queue
@@ -182,57 +214,144 @@ class KnowledgeBase:
             target, document_id, t("doc_reading", locale, name=document.title), final=False
         )
         try:
-            extracted = await self._extract(document)
-        except (DocumentError, UrlRefused) as exc:
+            if document.kind in MEDIA_KINDS:
+                material = await self._media_material(document, target)
+            else:
+                material = await self._document_material(document, locale)
+        except (DocumentError, UrlRefused, MediaError, TranscriptionError) as exc:
             await self.documents.set_status(document_id, "failed", error=exc.reason)
             text = self._failure_text(document.title, exc.reason, exc.detail, locale)
             await self._report(target, document_id, text, final=True)
             return
-        title = extracted.title or document.title
-        chunks = split_document(extracted, count_tokens=token_counter())
-        where = _where(extracted, locale)
-        batch_size = self.settings.embeddings_batch_size
-        last_report = time.monotonic()
-        for start in range(0, len(chunks), batch_size):
-            batch = chunks[start : start + batch_size]
-            vectors = await self.index.embeddings.aembed_documents([c.text for c in batch])
-            await self.index.write(
-                scope=document.scope, document_id=document_id, chunks=batch, vectors=vectors
-            )
-            if time.monotonic() - last_report >= PROGRESS_INTERVAL_SECONDS:
-                last_report = time.monotonic()
-                done = min(start + batch_size, len(chunks))
-                text = t(
-                    "doc_embedding", locale, name=title, where=where, done=done, total=len(chunks)
-                )
-                await self._report(target, document_id, text, final=False)
+        await self._embed_and_write(document, material, target)
         await self.documents.mark_ready(
             document_id,
-            title=title,
-            page_count=extracted.page_count,
-            chunk_count=len(chunks),
-            language=extracted.language,
+            title=material.title,
+            page_count=material.page_count,
+            chunk_count=len(material.chunks),
+            language=material.language,
             embedding_model=self.index.model_name,
         )
         result = await digest(
             model,
-            title=title,
-            text="\n\n".join(s.text for s in extracted.sections),
-            language=LANGUAGE_NAMES.get(extracted.language or locale, "English"),
-            headings=_section_names(extracted),
+            title=material.title,
+            text=material.text,
+            language=LANGUAGE_NAMES.get(material.language or locale, "English"),
+            headings=material.topics,
         )
         await self.documents.set_summary(document_id, result.summary, result.questions)
         questions = "\n".join(f"• {question}" for question in result.questions)
         text = t(
             "doc_ready",
             locale,
-            name=title,
-            where=where,
-            chunks=len(chunks),
+            name=material.title,
+            where=material.where,
+            chunks=len(material.chunks),
             summary=result.summary,
             questions=questions,
         )
+        if material.moments:
+            text += "\n\n" + t("media_moments", locale) + "\n" + "\n".join(material.moments)
         await self._report(target, document_id, text, final=True)
+
+    async def _embed_and_write(
+        self, document: Document, material: Material, target: JobTarget
+    ) -> None:
+        """Embed the chunks in batches and store them, telling the chat how far it got."""
+        batch_size = self.settings.embeddings_batch_size
+        chunks = material.chunks
+        last_report = time.monotonic()
+        for start in range(0, len(chunks), batch_size):
+            batch = chunks[start : start + batch_size]
+            vectors = await self.index.embeddings.aembed_documents([c.text for c in batch])
+            await self.index.write(
+                scope=document.scope, document_id=document.id, chunks=batch, vectors=vectors
+            )
+            if time.monotonic() - last_report >= PROGRESS_INTERVAL_SECONDS:
+                last_report = time.monotonic()
+                text = t(
+                    "doc_embedding",
+                    target.locale,
+                    name=material.title,
+                    where=material.where,
+                    done=min(start + batch_size, len(chunks)),
+                    total=len(chunks),
+                )
+                await self._report(target, document.id, text, final=False)
+
+    async def _document_material(self, document: Document, locale: str) -> Material:
+        extracted = await self._extract(document)
+        return Material(
+            title=extracted.title or document.title,
+            where=_where(extracted, locale),
+            chunks=split_document(extracted, count_tokens=token_counter()),
+            page_count=extracted.page_count,
+            language=extracted.language,
+            text="\n\n".join(s.text for s in extracted.sections),
+            topics=_section_names(extracted),
+        )
+
+    async def _media_material(self, document: Document, target: JobTarget) -> Material:
+        """Transcript windows as chunks, each knowing when it starts."""
+        fraction = [0.0]
+
+        async def report_progress() -> None:
+            while True:
+                await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
+                percent = int(fraction[0] * 100)
+                text = t("media_transcribing", target.locale, name=document.title, percent=percent)
+                await self._report(target, document.id, text, final=False)
+
+        def on_progress(value: float) -> None:
+            fraction[0] = value
+
+        reporter = asyncio.create_task(report_progress())
+        try:
+            transcript = await self._transcript(document, target.locale, on_progress)
+        finally:
+            reporter.cancel()
+        spans = windows(transcript.segments, seconds=TRANSCRIPT_WINDOW_SECONDS)
+        chunks = [
+            ChunkDraft(span.text, None, None, position, start_seconds=span.start)
+            for position, span in enumerate(spans)
+        ]
+        video_id = youtube_id(document.source_url or "")
+        moments = [
+            f"• {_clock(span.start)} {_first_words(span.text)}"
+            + (
+                f" ({timestamp_link(document.source_url, video_id, span.start)})"
+                if document.source_url
+                else ""
+            )
+            for span in _spread(spans, MOMENT_COUNT)
+        ]
+        where = ", ".join(
+            part for part in (transcript.channel, _clock(transcript.duration)) if part
+        )
+        return Material(
+            title=transcript.title,
+            where=where,
+            chunks=chunks,
+            page_count=None,
+            language=normalise_locale(transcript.language),
+            text=" ".join(s.text for s in transcript.segments),
+            topics=[],
+            moments=moments,
+        )
+
+    async def _transcript(self, document: Document, locale: str, on_progress):  # noqa: ANN001, ANN202
+        if document.source_url:
+            await check_url(document.source_url, allowed_hosts=self.settings.url_allowed_hosts)
+            return await self.media.for_link(
+                document.source_url, locale=locale, progress=on_progress
+            )
+        return await self.media.for_file(
+            await self.documents.blob(document.id),
+            source_key=f"file:{document.content_hash}",
+            title=document.title,
+            locale=locale,
+            progress=on_progress,
+        )
 
     async def fail(self, document_id: str, target: JobTarget) -> None:
         """Give up on a document after the job's last attempt, and say so."""
@@ -338,6 +457,33 @@ def _where(extracted: ExtractedDocument, locale: str) -> str:
     if extracted.page_count:
         return t("doc_pages", locale, pages=extracted.page_count)
     return t("doc_sections", locale, sections=len(extracted.sections))
+
+
+def media_kind(file_name: str, mime_type: str) -> str | None:
+    """ "audio" or "video" for files Whisper should hear, else None."""
+    name = file_name.lower()
+    if mime_type.startswith("audio/") or name.endswith(AUDIO_EXTENSIONS):
+        return "audio"
+    if mime_type.startswith("video/") or name.endswith(VIDEO_EXTENSIONS):
+        return "video"
+    return None
+
+
+def _clock(seconds: float | None) -> str:
+    return clock(seconds) if seconds else ""
+
+
+def _first_words(text: str) -> str:
+    words = text.split()
+    return " ".join(words[:MOMENT_WORDS]) + ("…" if len(words) > MOMENT_WORDS else "")
+
+
+def _spread(items: list, count: int) -> list:  # noqa: ANN401
+    """`count` items evenly spread over the list (all of them when there are few)."""
+    if len(items) <= count:
+        return items
+    step = (len(items) - 1) / (count - 1)
+    return [items[round(i * step)] for i in range(count)]
 
 
 def _section_names(extracted: ExtractedDocument) -> list[str]:

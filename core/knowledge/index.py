@@ -22,7 +22,7 @@ from core.db import sqlalchemy_url
 from core.knowledge.splitting import ChunkDraft
 
 TABLE = "knowledge_chunks"
-METADATA_COLUMNS = ["scope", "document_id", "page", "section", "position"]
+METADATA_COLUMNS = ["scope", "document_id", "page", "section", "position", "start_seconds"]
 # Each search path offers this many candidates per wanted passage before fusion.
 CANDIDATES_PER_RESULT = 4
 RRF_K = 60
@@ -51,6 +51,7 @@ class Passage:
     page: int | None
     section: str | None
     position: int
+    start_seconds: float | None
     text: str
     similarity: float | None  # cosine similarity when found by the vector search
     keyword_rank: float | None  # ts_rank_cd when found by full-text search
@@ -126,6 +127,7 @@ class ChunkIndex:
                     "page": chunk.page,
                     "section": chunk.section,
                     "position": chunk.position,
+                    "start_seconds": chunk.start_seconds,
                 }
                 for chunk in chunks
             ],
@@ -186,6 +188,7 @@ class ChunkIndex:
                 page=chunk["page"],
                 section=chunk["section"],
                 position=chunk["position"],
+                start_seconds=chunk["start_seconds"],
                 text=chunk["content"],
                 similarity=similarity.get(chunk_id),
                 keyword_rank=keyword_rank.get(chunk_id),
@@ -247,7 +250,8 @@ class ChunkIndex:
             return {}
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                f"SELECT id::text, document_id, page, section, position, content FROM {TABLE} "
+                "SELECT id::text, document_id, page, section, position, content, start_seconds "
+                f"FROM {TABLE} "
                 "WHERE id = ANY(%s::uuid[])",
                 (chunk_ids,),
             )
@@ -258,6 +262,7 @@ class ChunkIndex:
                     "section": row[3],
                     "position": row[4],
                     "content": row[5],
+                    "start_seconds": row[6],
                 }
                 for row in await cur.fetchall()
             }

@@ -32,6 +32,7 @@ class ChunkDraft:
     page: int | None
     section: str | None
     position: int  # 0-based order in the document
+    start_seconds: float | None = None  # where a transcript window starts
 
 
 def split_document(

@@ -344,6 +344,21 @@ async def _follow(
         url = _parse_url(location, base=url)
 
 
+async def check_url(url: str, *, allowed_hosts: Sequence[str] = ()) -> None:
+    """Refuse a link another client (yt-dlp) is about to open, as `fetch_url` would.
+
+    The other client connects itself, so its own redirects are not re-checked here.
+    """
+    parsed = _parse_url(url)
+    addresses = await _resolve(
+        parsed.raw_host.decode("ascii"), parsed.port or DEFAULT_PORTS[parsed.scheme]
+    )
+    if not _normalise_hosts(allowed_hosts) & _host_keys(parsed):
+        for address in addresses:
+            if not is_public_address(address):
+                raise UrlRefused("private_address", f"{parsed.host} resolves to {address}")
+
+
 def _parse_url(text: str, *, base: httpx.URL | None = None) -> httpx.URL:
     """A fetchable http(s) URL, or `bad_url`; `base` resolves relative redirects."""
     if len(text) > MAX_URL_CHARS:

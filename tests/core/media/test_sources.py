@@ -1,0 +1,289 @@
+"""Link helpers, error mapping, and yt-dlp against a local HTTP server on 127.0.0.1.
+
+Nothing here reaches the internet: yt-dlp only ever sees loopback URLs. A missing file
+(HTTP 404) maps to MediaError("unavailable"), the same as a removed video.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import av
+import pytest
+from aiohttp import web
+
+from core.media.captions import Segment
+from core.media.sources import (
+    MediaError,
+    download_audio,
+    fetch_captions,
+    is_media_url,
+    media_error,
+    playlist_entries,
+    probe,
+    timestamp_link,
+    youtube_id,
+)
+
+VIDEO_ID = "dQw4w9WgXcQ"
+SPEECH = "hello from the test server"
+MAX_BYTES = 10_000_000
+CAPTIONS_EN = "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHello <i>there</i>\n"
+CAPTIONS_PT = "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nOlá pessoal\n"
+PAGE_WITH_VIDEO = """<html><head><title>Clip page</title></head><body>
+<video controls><source src="clip.mp4" type="video/mp4">
+<track kind="subtitles" src="subs-en.vtt" srclang="en">
+<track kind="captions" src="subs-pt.vtt" srclang="pt-BR">
+</video></body></html>"""
+PAGE_WITHOUT_CAPTIONS = """<html><head><title>Bare</title></head><body>
+<video controls><source src="clip.mp4" type="video/mp4"></video></body></html>"""
+PAGE_WITH_TWO_VIDEOS = """<html><head><title>Two</title></head><body>
+<video><source src="clip.mp4" type="video/mp4"></video>
+<video><source src="speech.mp3" type="audio/mpeg"></video></body></html>"""
+PAGE_WITHOUT_MEDIA = "<html><head><title>Text</title></head><body><p>Just words.</p></body></html>"
+
+
+def run(command: list[str]) -> None:
+    """Run a media tool quietly, failing the test setup if it fails."""
+    subprocess.run(command, check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Speech as MP3, a video with sound, and a video without any."""
+    folder = tmp_path_factory.mktemp("media")
+    wav = folder / "speech.wav"
+    run(["espeak-ng", "-v", "en", "-w", str(wav), SPEECH])
+    ffmpeg = ["ffmpeg", "-loglevel", "error", "-y"]
+    run([*ffmpeg, "-i", str(wav), "-c:a", "libmp3lame", str(folder / "speech.mp3")])
+    color = ["-f", "lavfi", "-i", "color=size=32x32:duration=1"]
+    run([*ffmpeg, *color, "-i", str(wav), "-shortest", "-c:v", "mpeg4", str(folder / "clip.mp4")])
+    run([*ffmpeg, *color, "-c:v", "mpeg4", str(folder / "silent.mp4")])
+    (folder / "subs-en.vtt").write_text(CAPTIONS_EN, encoding="utf-8")
+    (folder / "subs-pt.vtt").write_text(CAPTIONS_PT, encoding="utf-8")
+    return folder
+
+
+def html_route(body: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A handler returning a fixed HTML page."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=body, content_type="text/html")
+
+    return handler
+
+
+@pytest.fixture(scope="module")
+def server(media_dir: Path) -> Iterator[str]:
+    """Base URL of an aiohttp server in its own thread (the functions under test block)."""
+    app = web.Application()
+    app.router.add_get("/page.html", html_route(PAGE_WITH_VIDEO))
+    app.router.add_get("/bare.html", html_route(PAGE_WITHOUT_CAPTIONS))
+    app.router.add_get("/two.html", html_route(PAGE_WITH_TWO_VIDEOS))
+    app.router.add_get("/text.html", html_route(PAGE_WITHOUT_MEDIA))
+    app.router.add_static("/", media_dir)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    loop.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://www.youtube.com/watch?v={VIDEO_ID}",
+        f"https://youtube.com/watch?feature=share&v={VIDEO_ID}&t=42s",
+        f"https://m.youtube.com/watch?v={VIDEO_ID}",
+        f"https://music.youtube.com/watch?v={VIDEO_ID}&list=RDAMVM",
+        f"https://youtu.be/{VIDEO_ID}",
+        f"https://youtu.be/{VIDEO_ID}?si=abc&t=10",
+        f"https://www.youtube.com/shorts/{VIDEO_ID}",
+        f"https://www.youtube.com/embed/{VIDEO_ID}?start=5",
+        f"https://www.youtube-nocookie.com/embed/{VIDEO_ID}",
+        f"https://www.youtube.com/live/{VIDEO_ID}",
+        f"http://YOUTUBE.com/watch?v={VIDEO_ID}",
+        f"  https://youtu.be/{VIDEO_ID}  ",
+    ],
+)
+def test_youtube_id_shapes(url: str) -> None:
+    assert youtube_id(url) == VIDEO_ID
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.youtube.com/",
+        "https://www.youtube.com/watch",
+        "https://www.youtube.com/watch?v=short",
+        "https://www.youtube.com/channel/UCabcdefghijk",
+        "https://www.youtube.com/playlist?list=PL1234567890",
+        f"https://notyoutube.com/watch?v={VIDEO_ID}",
+        f"https://youtube.com.evil.example/watch?v={VIDEO_ID}",
+        f"https://example.com/?v={VIDEO_ID}",
+        "not a url",
+        "",
+    ],
+)
+def test_youtube_id_negatives(url: str) -> None:
+    assert youtube_id(url) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (f"https://youtu.be/{VIDEO_ID}", True),
+        ("https://example.com/podcast/episode.MP3", True),
+        ("https://example.com/a/b.m4a?token=1", True),
+        ("http://example.com/talk.opus", True),
+        ("https://example.com/movie.mkv", True),
+        ("https://example.com/clip.mov#t=3", True),
+        ("https://example.com/article.html", False),
+        ("https://example.com/mp3", False),
+        ("ftp://example.com/song.mp3", False),
+        ("https://www.youtube.com/", False),
+    ],
+)
+def test_is_media_url(url: str, expected: bool) -> None:
+    assert is_media_url(url) is expected
+
+
+def test_timestamp_link() -> None:
+    page = f"https://www.youtube.com/watch?v={VIDEO_ID}"
+    assert timestamp_link(page, VIDEO_ID, 83.9) == f"https://youtu.be/{VIDEO_ID}?t=83"
+    assert timestamp_link("https://x.example/a.mp3", None, 12.5) == "https://x.example/a.mp3#t=12"
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("ERROR: [youtube] abc: Private video. Sign in if you've been granted access", "private"),
+        ("ERROR: [youtube] abc: Video unavailable. This video is private", "private"),
+        (
+            "ERROR: [youtube] abc: Sign in to confirm your age. This video may be "
+            "inappropriate for some users.",
+            "age_restricted",
+        ),
+        (
+            "ERROR: [youtube] abc: Video unavailable. This video has been removed by the uploader",
+            "unavailable",
+        ),
+        ("ERROR: [youtube] abc: Video unavailable", "unavailable"),
+        ("ERROR: [youtube] abc: This live event will begin in 3 hours.", "live"),
+        ("ERROR: [youtube] abc: Premieres in 2 days", "live"),
+        ("ERROR: Unsupported URL: https://example.com/", "unsupported"),
+        ("ERROR: [generic] Unable to download webpage: HTTP Error 404: Not Found", "unavailable"),
+        (
+            "ERROR: Unable to download webpage: <urlopen error [Errno 111] Connection refused>",
+            "network",
+        ),
+        ("ERROR: [youtube] abc: Read timed out.", "network"),
+        ("ERROR: [youtube] abc: Requested format is not available", "no_audio"),
+        ("ERROR: something nobody expected", "unavailable"),
+    ],
+)
+def test_error_mapping(message: str, reason: str) -> None:
+    error = media_error(message)
+    assert error.reason == reason
+    assert error.detail == message
+
+
+def test_probe_direct_audio(server: str) -> None:
+    info = probe(f"{server}/speech.mp3", max_seconds=600)
+    assert info.title == "speech"
+    assert info.duration is not None and 1.0 < info.duration < 10.0
+    assert info.url == f"{server}/speech.mp3"
+    assert info.source_key.startswith("generic:")
+    assert info.video_id is None and info.is_live is False
+    assert probe(f"{server}/speech.mp3").source_key == info.source_key
+
+
+def test_probe_too_long(server: str) -> None:
+    with pytest.raises(MediaError) as caught:
+        probe(f"{server}/speech.mp3", max_seconds=0.5)
+    assert caught.value.reason == "too_long"
+
+
+def test_probe_missing_file_is_unavailable(server: str) -> None:
+    with pytest.raises(MediaError) as caught:
+        probe(f"{server}/missing.mp3")
+    assert caught.value.reason == "unavailable"
+
+
+def test_probe_page_without_media_is_unsupported(server: str) -> None:
+    with pytest.raises(MediaError) as caught:
+        probe(f"{server}/text.html")
+    assert caught.value.reason == "unsupported"
+
+
+def test_probe_page_with_video(server: str) -> None:
+    info = probe(f"{server}/page.html")
+    # yt-dlp numbers the videos it finds on a page: "Clip page (1)".
+    assert info.title.startswith("Clip page")
+    assert info.url == f"{server}/page.html"
+
+
+def test_download_audio_decodes(server: str, tmp_path: Path) -> None:
+    path = download_audio(f"{server}/speech.mp3", tmp_path, max_bytes=MAX_BYTES)
+    assert path.parent == tmp_path and path.stat().st_size > 0
+    with av.open(str(path)) as container:
+        assert container.streams.audio
+
+
+def test_download_audio_from_page(server: str, tmp_path: Path) -> None:
+    path = download_audio(f"{server}/page.html", tmp_path, max_bytes=MAX_BYTES)
+    assert path.suffix == ".mp4" and path.parent == tmp_path
+
+
+def test_download_audio_without_sound(server: str, tmp_path: Path) -> None:
+    with pytest.raises(MediaError) as caught:
+        download_audio(f"{server}/silent.mp4", tmp_path, max_bytes=MAX_BYTES)
+    assert caught.value.reason == "no_audio"
+
+
+def test_download_audio_over_size_limit(server: str, tmp_path: Path) -> None:
+    with pytest.raises(MediaError) as caught:
+        download_audio(f"{server}/speech.mp3", tmp_path, max_bytes=100)
+    assert caught.value.reason == "too_long"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fetch_captions_prefers_languages_in_order(server: str) -> None:
+    language, segments = fetch_captions(f"{server}/page.html", languages=["pt", "en"]) or ("", [])
+    assert language == "pt-BR"
+    assert segments == [Segment(0.0, 1.5, "Olá pessoal")]
+
+
+def test_fetch_captions_english(server: str) -> None:
+    result = fetch_captions(f"{server}/page.html", languages=["en-US"])
+    assert result == ("en", [Segment(0.0, 1.5, "Hello there")])
+
+
+def test_fetch_captions_falls_back_to_any_track(server: str) -> None:
+    result = fetch_captions(f"{server}/page.html", languages=["de"])
+    assert result is not None and result[0] in ("en", "pt-BR")
+
+
+def test_fetch_captions_none(server: str) -> None:
+    assert fetch_captions(f"{server}/bare.html", languages=["en"]) is None
+
+
+def test_playlist_entries(server: str) -> None:
+    assert playlist_entries(f"{server}/page.html", limit=5) == []
+    assert playlist_entries(f"{server}/two.html", limit=5) == [
+        f"{server}/clip.mp4",
+        f"{server}/speech.mp3",
+    ]
+    assert playlist_entries(f"{server}/two.html", limit=1) == [f"{server}/clip.mp4"]
