@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from core.deps import CoreDeps
 from core.i18n import SUPPORTED_LOCALES, normalise_locale, t
 from core.knowledge.base import scope_for
+from core.knowledge.documents import Document
 from core.types import Command, Incoming
 from core.users import UserRecord
 
@@ -127,6 +128,44 @@ async def forget(ctx: CommandContext) -> str:
     return t("forget_done", ctx.locale, name=exact[0].title)
 
 
+async def _one_document(ctx: CommandContext) -> tuple[Document | None, str]:
+    """The document named in the arguments (or the newest one): (document, or why not)."""
+    scopes = [scope_for(ctx.incoming)]
+    documents = ctx.deps.knowledge.documents
+    matches = await (documents.find(scopes, ctx.args) if ctx.args else documents.list(scopes))
+    if not matches:
+        key = "forget_not_found" if ctx.args else "docs_empty"
+        return None, t(key, ctx.locale, reference=ctx.args)
+    exact = [d for d in matches if d.id.startswith(ctx.args.lower())] if ctx.args else []
+    candidates = exact or matches
+    if ctx.args and len(candidates) > 1:
+        names = ", ".join(f"{d.title} [{d.short_id}]" for d in candidates[:5])
+        return None, t("forget_ambiguous", ctx.locale, reference=ctx.args, names=names)
+    return candidates[0], ""
+
+
+async def summary(ctx: CommandContext) -> str:
+    """Shows the summary of a document or video again (the newest when none is named)."""
+    document, problem = await _one_document(ctx)
+    if document is None:
+        return problem
+    if not document.summary:
+        return t("summary_none", ctx.locale)
+    questions = "\n".join(f"• {q}" for q in document.suggested_questions)
+    return f"{document.title}\n\n{document.summary}" + (f"\n\n{questions}" if questions else "")
+
+
+async def transcript(ctx: CommandContext) -> str:
+    """Shows the timed transcript of a video or audio."""
+    document, problem = await _one_document(ctx)
+    if document is None:
+        return problem
+    lines = await ctx.deps.knowledge.transcript_lines(document)
+    if not lines:
+        return t("transcript_none", ctx.locale)
+    return f"{document.title}\n\n" + "\n".join(lines)
+
+
 async def sources(ctx: CommandContext) -> str:
     """Shows the passages behind the last answer in this conversation."""
     passages = await ctx.deps.knowledge.last_sources(ctx.incoming.conversation_key)
@@ -148,6 +187,8 @@ COMMANDS: dict[str, Handler] = {
     "docs": docs,
     "forget": forget,
     "sources": sources,
+    "summary": summary,
+    "transcript": transcript,
 }
 
 # One-line descriptions that adapters publish as the platform's command menu.
@@ -165,6 +206,11 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "docs": {"en": "Documents I learned here", "pt-BR": "Documentos que aprendi aqui"},
     "forget": {"en": "Forget a document", "pt-BR": "Esquecer um documento"},
     "sources": {"en": "Passages behind my last answer", "pt-BR": "Trechos da última resposta"},
+    "summary": {"en": "Summary of a document or video", "pt-BR": "Resumo de um documento ou vídeo"},
+    "transcript": {
+        "en": "Transcript of a video or audio",
+        "pt-BR": "Transcrição de vídeo ou áudio",
+    },
 }
 
 

@@ -187,6 +187,9 @@ _CATALOG: dict[str, dict[str, str]] = {
         "/docs: the documents I learned here\n"
         "/forget <doc>: forget a document\n"
         "/sources: the passages behind my last answer\n"
+        "/summary [doc]: a document's or video's summary again\n"
+        "/transcript [video]: the timed transcript of a video or audio\n"
+        "Voice notes are answered; videos and YouTube links are transcribed and indexed.\n"
         "Send me files (PDF, DOCX, TXT, Markdown, HTML, CSV) or links and ask about them.\n"
         "In groups, mention me or reply to me.",
         "pt-BR": "Comandos:\n"
@@ -200,6 +203,9 @@ _CATALOG: dict[str, dict[str, str]] = {
         "/docs: os documentos que aprendi aqui\n"
         "/forget <doc>: esquecer um documento\n"
         "/sources: os trechos por trás da minha última resposta\n"
+        "/summary [doc]: o resumo de um documento ou vídeo de novo\n"
+        "/transcript [vídeo]: a transcrição com tempos de um vídeo ou áudio\n"
+        "Respondo mensagens de voz; vídeos e links do YouTube são transcritos e indexados.\n"
         "Envie arquivos (PDF, DOCX, TXT, Markdown, HTML, CSV) ou links e pergunte sobre eles.\n"
         "Em grupos, me mencione ou responda a uma mensagem minha.",
     },
@@ -370,6 +376,19 @@ _CATALOG: dict[str, dict[str, str]] = {
     "media_transcribing": {
         "en": "🎧 {name}: transcribing, {percent}% of the audio done…",
         "pt-BR": "🎧 {name}: transcrevendo, {percent}% do áudio feito…",
+    },
+    "voice_heard": {"en": "🎤 I heard: “{text}”", "pt-BR": "🎤 Eu ouvi: “{text}”"},
+    "voice_not_heard": {
+        "en": "🎤 I couldn't make out any words in that voice note. Could you try again?",
+        "pt-BR": "🎤 Não consegui entender palavras nessa mensagem de voz. Pode tentar de novo?",
+    },
+    "summary_none": {
+        "en": "There is no summary for that yet (is it still being indexed? see /docs).",
+        "pt-BR": "Ainda não há resumo disso (ainda está sendo indexado? veja /docs).",
+    },
+    "transcript_none": {
+        "en": "That document has no transcript: only videos and audio do.",
+        "pt-BR": "Esse documento não tem transcrição: só vídeos e áudios têm.",
     },
     "media_moments": {"en": "Key moments:", "pt-BR": "Momentos-chave:"},
     "reason_private": {

@@ -18,11 +18,25 @@ from core.knowledge.answer import sources_block, stream_grounded_answer
 from core.knowledge.index import EmbeddingModelChanged, Passage
 from core.knowledge.web import find_urls
 from core.llm import classify_failure
+from core.media.transcription import TranscriptionError
 from core.memory import Conversation, new_turn
-from core.types import Command, Done, Event, Incoming, Notice, TextDelta
+from core.types import Attachment, Command, Done, Event, Incoming, Notice, TextDelta
 from core.users import UserRecord
 
 logger = logging.getLogger(__name__)
+
+# Voice notes up to this long are heard and answered; longer recordings become knowledge.
+VOICE_NOTE_MAX_SECONDS = 120.0
+
+
+def short_voice_note(incoming: Incoming) -> Attachment | None:
+    """The voice note to answer, when the message is one (unknown length: try it)."""
+    voices = [a for a in incoming.attachments if a.is_voice]
+    if len(voices) != 1 or len(incoming.attachments) != 1:
+        return None
+    duration = voices[0].duration_seconds
+    return voices[0] if duration is None or duration <= VOICE_NOTE_MAX_SECONDS else None
+
 
 # /ask is chat by command (the way to talk through Discord slash commands); where there
 # are documents it makes the answer come from them.
@@ -50,6 +64,20 @@ class ChatService:
         if incoming.command:
             yield Notice(await self._run_command(incoming.command, incoming, user, locale))
             return
+        if (voice := short_voice_note(incoming)) is not None:
+            try:
+                heard = await self._hear(voice, locale)
+            except TranscriptionError as exc:
+                if exc.reason != "too_long":
+                    yield Notice(t("voice_not_heard", locale), is_error=True)
+                    return
+                heard = None  # longer than a note: index it like any recording
+            if heard is not None:
+                if not heard:
+                    yield Notice(t("voice_not_heard", locale), is_error=True)
+                    return
+                yield Notice(t("voice_heard", locale, text=heard))
+                incoming = replace(incoming, text=heard, attachments=())
         if incoming.attachments or find_urls(incoming.text):
             async for event in self._learn(incoming, locale):
                 yield event
@@ -82,6 +110,15 @@ class ChatService:
             return t("unknown_command", locale, command=command.name)
         context = CommandContext(incoming=incoming, user=user, locale=locale, deps=self.deps)
         return await handler(context)
+
+    async def _hear(self, voice: Attachment, locale: str) -> str:
+        """Transcribe a short voice note here, not in a job: the user waits for the answer."""
+        if voice.fetch is None:
+            raise TranscriptionError("broken", "attachment without bytes")
+        data = await voice.fetch()
+        return await self.deps.knowledge.media.hear(
+            data, locale=locale, max_seconds=VOICE_NOTE_MAX_SECONDS
+        )
 
     async def _learn(self, incoming: Incoming, locale: str) -> AsyncIterator[Event]:
         """Files and links become documents; each gets a status message that jobs update."""

@@ -50,6 +50,9 @@ class Attachment:
     size_bytes: int
     platform_file_id: str
     fetch: Callable[[], Awaitable[bytes]] | None = field(default=None, compare=False, repr=False)
+    # A voice note or audio message: short ones are heard and answered like typed text.
+    is_voice: bool = False
+    duration_seconds: float | None = None
 
 
 @dataclass(frozen=True)

@@ -310,6 +310,7 @@ class KnowledgeBase:
             transcript = await self._transcript(document, target.locale, on_progress)
         finally:
             reporter.cancel()
+        await self.documents.set_transcript_key(document.id, transcript.source_key)
         spans = windows(transcript.segments, seconds=TRANSCRIPT_WINDOW_SECONDS)
         chunks = [
             ChunkDraft(span.text, None, None, position, start_seconds=span.start)
@@ -436,6 +437,15 @@ class KnowledgeBase:
             scope_for(incoming), question, k=self.settings.retrieval_top_k
         )
         return relevant(passages)
+
+    async def transcript_lines(self, document: Document) -> list[str]:
+        """`[12:34] text` lines of a media document's transcript; [] for other documents."""
+        if document.kind not in MEDIA_KINDS:
+            return []
+        stored = await self.media.stored(document.transcript_key or "")
+        if stored is None:
+            return []
+        return [f"[{clock(s.start)}] {s.text.strip()}" for s in stored.segments]
 
     async def has_documents(self, incoming: Incoming) -> bool:
         """Whether this chat's scope has any document ready to answer from."""

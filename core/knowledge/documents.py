@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 DOCUMENT_COLUMNS = """
     id, scope, added_by, title, kind, file_name, mime_type, source_url, size_bytes,
     content_hash, status, error, page_count, chunk_count, language, summary,
-    suggested_questions, embedding_model, created_at, updated_at
+    suggested_questions, embedding_model, created_at, updated_at, transcript_key
 """
 
 
@@ -41,6 +41,7 @@ class Document:
     embedding_model: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    transcript_key: str | None = None  # media: the shared transcript this came from
 
     @property
     def short_id(self) -> str:
@@ -204,6 +205,13 @@ class DocumentStore:
             await conn.execute(
                 "UPDATE documents SET mime_type = %s, size_bytes = %s WHERE id = %s",
                 (mime_type, len(data), document_id),
+            )
+
+    async def set_transcript_key(self, document_id: str, transcript_key: str) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE documents SET transcript_key = %s WHERE id = %s",
+                (transcript_key, document_id),
             )
 
     async def set_summary(self, document_id: str, summary: str, questions: list[str]) -> None:

@@ -159,6 +159,17 @@ class MediaTranscriber:
         await self._store.save(transcript)
         return transcript
 
+    async def stored(self, source_key: str) -> StoredTranscript | None:
+        return await self._store.get(source_key)
+
+    async def hear(self, data: bytes, *, locale: str, max_seconds: float) -> str:
+        """What a short voice note says (not stored: it is a message, not knowledge)."""
+        whisper = await self._model()
+        spoken = await whisper.atranscribe(
+            io.BytesIO(data), fallback_language=locale.split("-")[0], max_seconds=max_seconds
+        )
+        return spoken.text.strip()
+
     async def _transcribe(self, audio, *, locale: str, progress: Callable[[float], None]):  # noqa: ANN001, ANN202
         whisper = await self._model()
         return await whisper.atranscribe(

@@ -33,8 +33,10 @@ def upgrade() -> None:
         """
     )
     op.execute("ALTER TABLE knowledge_chunks ADD COLUMN start_seconds real")
+    op.execute("ALTER TABLE documents ADD COLUMN transcript_key text")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE documents DROP COLUMN transcript_key")
     op.execute("ALTER TABLE knowledge_chunks DROP COLUMN start_seconds")
     op.execute("DROP TABLE transcripts")

@@ -6,6 +6,7 @@ Real Whisper (offline base model), real yt-dlp against a loopback server, real P
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from aiohttp import web
 from core.deps import CoreDeps
 from core.service import ChatService
 from core.types import Done
-from tests.factories import attachment, collect, private, run_jobs, with_files
+from tests.factories import attachment, collect, private, reply_text, run_jobs, with_files
 from tests.speech import needs_speech_tools, speak
 
 pytestmark = needs_speech_tools
@@ -98,3 +99,33 @@ async def test_media_links_to_private_addresses_are_refused(
 
 def test_the_speech_helper_made_audio(speech_mp3: bytes, tmp_path: Path) -> None:
     assert len(speech_mp3) > 1000
+
+
+async def test_a_short_voice_note_is_heard_and_answered_like_text(
+    service: ChatService, speech_mp3: bytes
+) -> None:
+    note = replace(attachment("voice.ogg", speech_mp3, "audio/ogg"), is_voice=True)
+    events = await collect(service.handle(with_files(private("ana"), note)))
+    heard, *_deltas, answer = events
+    assert heard.text.startswith("🎤 I heard: “The lighthouse keeper")
+    assert isinstance(answer, Done) and answer.text.startswith("echo: The lighthouse keeper")
+
+
+async def test_summary_and_transcript_of_a_recording(
+    service: ChatService, deps: CoreDeps, speech_mp3: bytes
+) -> None:
+    ana = private("ana")
+    await collect(
+        service.handle(with_files(ana, attachment("keeper.ogg", speech_mp3, "audio/ogg")))
+    )
+    await run_jobs(deps)
+    transcript = reply_text(await collect(service.handle(private("ana", command="transcript"))))
+    assert transcript.startswith("keeper.ogg\n\n[0:00] The lighthouse keeper")
+    summary = reply_text(await collect(service.handle(private("ana", command="summary"))))
+    assert summary.startswith("keeper.ogg\n\n") and "•" in summary
+
+
+async def test_voice_with_no_words_gets_a_clear_reply(service: ChatService) -> None:
+    note = replace(attachment("voice.ogg", b"not audio at all", "audio/ogg"), is_voice=True)
+    events = await collect(service.handle(with_files(private("ana"), note)))
+    assert reply_text(events).startswith("🎤 I couldn't make out any words")
