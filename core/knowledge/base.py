@@ -28,7 +28,14 @@ from core.knowledge.splitting import ChunkDraft, split_document
 from core.knowledge.summary import digest
 from core.knowledge.web import UrlRefused, check_url, fetch_url
 from core.media.captions import windows
-from core.media.sources import MediaError, is_media_url, timestamp_link, youtube_id
+from core.media.sources import (
+    MediaError,
+    is_media_url,
+    is_playlist_url,
+    playlist_entries,
+    timestamp_link,
+    youtube_id,
+)
 from core.media.transcription import TranscriptionError
 from core.media.transcripts import MediaTranscriber
 from core.outbox import Outbox
@@ -42,6 +49,7 @@ MEDIA_KINDS = frozenset({"video", "audio"})
 MEDIA_QUEUE = "media"  # Whisper work: GPU hosts run `assistant worker --queue media`
 TRANSCRIPT_WINDOW_SECONDS = 60.0
 MOMENT_COUNT = 3
+PLAYLIST_MAX_ENTRIES = 10
 MOMENT_WORDS = 12
 AUDIO_EXTENSIONS = (".mp3", ".m4a", ".ogg", ".oga", ".opus", ".wav", ".flac", ".aac")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov")
@@ -167,6 +175,22 @@ class KnowledgeBase:
             data=b"",
             source_url=url,
         )
+
+    async def expand_playlists(self, urls: list[str]) -> list[str]:
+        """Links with each YouTube playlist replaced by its first videos, one by one."""
+        links: list[str] = []
+        for url in urls:
+            if not is_playlist_url(url):
+                links.append(url)
+                continue
+            try:
+                await check_url(url, allowed_hosts=self.settings.url_allowed_hosts)
+                entries = await asyncio.to_thread(playlist_entries, url, limit=PLAYLIST_MAX_ENTRIES)
+            except (UrlRefused, MediaError) as exc:
+                logger.info("playlist %s not expanded (%s); taking it as one link", url, exc)
+                entries = []
+            links.extend(entries or [url])
+        return links
 
     async def _record(self, incoming: Incoming, locale: str, **document: object) -> Notice:
         """Store the document; the notice has a status key when indexing must (re)start."""

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlparse, urlsplit
 
 import av
 import yt_dlp
@@ -201,6 +201,14 @@ def _single(info: dict[str, Any]) -> dict[str, Any]:
             raise MediaError("unsupported", "playlist without entries")
         return entries[0]
     return info
+
+
+def is_playlist_url(url: str) -> bool:
+    """A YouTube link naming a playlist (`list=`): its videos are taken one by one."""
+    parsed = urlparse(url)
+    host = (parsed.hostname or "").lower()
+    is_youtube = host == "youtu.be" or host.endswith("youtube.com")
+    return is_youtube and "list" in parse_qs(parsed.query)
 
 
 def playlist_entries(url: str, *, limit: int) -> list[str]:

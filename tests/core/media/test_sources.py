@@ -22,6 +22,7 @@ from core.media.sources import (
     download_audio,
     fetch_captions,
     is_media_url,
+    is_playlist_url,
     media_error,
     playlist_entries,
     probe,
@@ -287,3 +288,17 @@ def test_playlist_entries(server: str) -> None:
         f"{server}/speech.mp3",
     ]
     assert playlist_entries(f"{server}/two.html", limit=1) == [f"{server}/clip.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://www.youtube.com/playlist?list=PL123", True),
+        ("https://youtube.com/watch?v=abc&list=PL1", True),
+        ("https://youtu.be/abc?list=PL1", True),
+        ("https://youtu.be/abc", False),
+        ("https://example.com/videos?list=1", False),
+    ],
+)
+def test_playlist_links_are_recognised(url: str, expected: bool) -> None:
+    assert is_playlist_url(url) is expected
