@@ -3,8 +3,9 @@
 Interactive in a terminal (prompt, streamed tokens, job progress as it happens), and
 scriptable when piped: each stdin line is one message, answers go to stdout and nothing
 else does, and before exiting it waits for the jobs it started and prints their results.
-`/upload PATH` sends a local file as an attachment; a link in a message works as in the
-bots.
+`/upload PATH` sends a local file as an attachment and `/voice PATH` a local audio file
+as a voice note (heard and answered like typed text); a link in a message works as in
+the bots.
 """
 
 from __future__ import annotations
@@ -34,16 +35,20 @@ from core.types import (
 
 CONSUMER_NAME = "console"
 UPLOAD_COMMAND = "upload"
+VOICE_COMMAND = "voice"
 # How long a piped session waits at the end for the jobs it started.
 JOB_WAIT_SECONDS = 900.0
 
 
 class ConsoleInputError(Exception):
-    """A line the terminal chat itself cannot act on (e.g. /upload of a missing file)."""
+    """A line the terminal chat itself cannot act on (e.g. /upload or /voice of a missing file)."""
 
 
-def local_attachment(path_text: str) -> Attachment:
-    """A local file as an attachment, read only when the core accepts its size."""
+def local_attachment(path_text: str, *, is_voice: bool = False) -> Attachment:
+    """A local file as an attachment, read only when the core accepts its size.
+
+    A voice note's duration is left to the core, which measures what it hears.
+    """
     path = Path(path_text.strip().strip("'\"")).expanduser()
     if not path.is_file():
         raise ConsoleInputError(f"No such file: {path}")
@@ -52,16 +57,19 @@ def local_attachment(path_text: str) -> Attachment:
     async def read() -> bytes:
         return await asyncio.to_thread(path.read_bytes)
 
-    return Attachment(path.name, mime_type, path.stat().st_size, str(path), fetch=read)
+    size_bytes = path.stat().st_size
+    return Attachment(path.name, mime_type, size_bytes, str(path), fetch=read, is_voice=is_voice)
 
 
 def parse_line(line: str, identity: Identity, chat: ChatRef) -> Incoming:
     """Turn one typed line into an `Incoming`; `/name args` is a command."""
     command = command_from_text(line)
-    if command and command.name == UPLOAD_COMMAND:
+    if command and command.name in (UPLOAD_COMMAND, VOICE_COMMAND):
         if not command.args:
-            raise ConsoleInputError("Usage: /upload PATH")
-        return Incoming(identity, chat, text="", attachments=(local_attachment(command.args),))
+            raise ConsoleInputError(f"Usage: /{command.name} PATH")
+        is_voice = command.name == VOICE_COMMAND
+        attachment = local_attachment(command.args, is_voice=is_voice)
+        return Incoming(identity, chat, text="", attachments=(attachment,))
     return Incoming(identity, chat, text="" if command else line.strip(), command=command)
 
 
@@ -114,7 +122,7 @@ async def chat_loop(
         if is_interactive:
             print(
                 f"Chatting as {user}. /help lists commands, /upload PATH sends a file, "
-                "Ctrl-D quits.",
+                "/voice PATH a voice note, Ctrl-D quits.",
                 file=sys.stderr,
             )
         while True:

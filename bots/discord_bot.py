@@ -16,8 +16,10 @@ Where the bot answers:
   answer ephemerally.
 
 Attachments are files to learn from: their bytes are read only once the core has
-accepted their size. A notice with a `status_key` (a document being indexed) is
-remembered in the outbox, and the job's later outbox messages with that key edit it.
+accepted their size. Voice messages and other audio go in as `is_voice` attachments, so
+the core hears short ones and answers them like typed text. A notice with a `status_key`
+(a document being indexed) is remembered in the outbox, and the job's later outbox
+messages with that key edit it.
 
 Set-up in the Discord Developer Portal (Bot tab): enable the privileged
 **Message Content** intent. Without it Discord blanks the text of guild messages that
@@ -139,13 +141,20 @@ def incoming_from_message(message: discord.Message, me: discord.abc.User) -> Inc
 
 
 def attachment_of(item: discord.Attachment) -> Attachment:
-    """A sent file as the core sees it; `Attachment.read` downloads it only if the core asks."""
+    """A sent file as the core sees it; `Attachment.read` downloads it only if the core asks.
+
+    Audio (voice messages are audio/ogg) goes in as `is_voice`, for the core to hear;
+    Discord gives a duration only for voice messages.
+    """
+    mime_type = item.content_type or DEFAULT_MIME_TYPE
     return Attachment(
         file_name=item.filename,
-        mime_type=item.content_type or DEFAULT_MIME_TYPE,
+        mime_type=mime_type,
         size_bytes=item.size,
         platform_file_id=item.url,
         fetch=item.read,
+        is_voice=mime_type.startswith("audio/"),
+        duration_seconds=item.duration,
     )
 
 

@@ -1,13 +1,15 @@
 """The Telegram adapter: Bot API updates in, the core's events out as messages and edits.
 
-Thin on purpose. A text message, or a document with its caption, becomes a
-`core.types.Incoming`; `ChatService.handle` decides everything else. Its events come back
-as one streamed reply (sent, then edited at most every `EDIT_INTERVAL_SECONDS`, split at
-Telegram's 4096 characters) and notices as messages of their own. Model Markdown is
-rendered to text plus entities with telegramify-markdown; whatever Telegram refuses to
-format is sent again as plain text.
+Thin on purpose. A text message, or a document, voice note or audio file with its
+caption, becomes a `core.types.Incoming`; `ChatService.handle` decides everything else.
+Its events come back as one streamed reply (sent, then edited at most every
+`EDIT_INTERVAL_SECONDS`, split at Telegram's 4096 characters) and notices as messages of
+their own. Model Markdown is rendered to text plus entities with telegramify-markdown;
+whatever Telegram refuses to format is sent again as plain text.
 
-A document is downloaded only when the core asks for its bytes, after checking its size.
+A file is downloaded only when the core asks for its bytes, after checking its size.
+Voice notes and audio files go in as `is_voice` attachments with their duration: the core
+hears short ones and answers them like typed text.
 A notice with a `status_key` (a document being indexed) is remembered in the outbox, and
 the job's later outbox messages with that key edit it instead of piling up new messages.
 """
@@ -27,7 +29,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import telegramify_markdown
-from telegram import Bot, BotCommand, Document, Message, MessageEntity, ReplyParameters, Update
+from telegram import (
+    Audio,
+    Bot,
+    BotCommand,
+    Document,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+    Voice,
+)
 from telegram.constants import ChatAction, ChatType, MessageEntityType, MessageLimit
 from telegram.error import BadRequest, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
@@ -70,6 +82,14 @@ MENU_LANGUAGES: tuple[tuple[str | None, str], ...] = ((None, "en"), ("pt", "pt-B
 BOT_API_DOWNLOAD_LIMIT_BYTES = 20 * 1024 * 1024
 DEFAULT_FILE_NAME = "document"
 DEFAULT_MIME_TYPE = "application/octet-stream"
+# Telegram voice notes come without a name; they are OGG/Opus.
+VOICE_FILE_NAME = "voice.ogg"
+VOICE_MIME_TYPE = "audio/ogg"
+DEFAULT_AUDIO_FILE_NAME = "audio"
+DEFAULT_AUDIO_MIME_TYPE = "audio/mpeg"
+
+# Files the Bot API serves by `file_id` (`getFile`), with the size it announced.
+TelegramFile = Document | Voice | Audio
 
 
 def build_application(deps: CoreDeps) -> Application:
@@ -94,6 +114,7 @@ def build_application(deps: CoreDeps) -> Application:
             MessageHandler(new_messages & filters.COMMAND, handlers.on_command),
             MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, handlers.on_text),
             MessageHandler(new_messages & filters.Document.ALL, handlers.on_document),
+            MessageHandler(new_messages & (filters.VOICE | filters.AUDIO), handlers.on_voice),
         ]
     )
     application.add_error_handler(handlers.on_error)
@@ -205,6 +226,10 @@ class TelegramHandlers:
         """Hands a sent file to the core to learn: always in private, in groups when addressed."""
         await self._answer(update, context.bot)
 
+    async def on_voice(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Hands a voice note or audio file to the core to hear: in groups only when addressed."""
+        await self._answer(update, context.bot)
+
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Logs the error, then tells the user something went wrong (or what, when we know)."""
         error = context.error
@@ -274,11 +299,11 @@ async def render_events(
 
 
 def to_incoming(message: Message, bot: Bot) -> Incoming | None:
-    """The core's view of a text or document message; None when it is not for this bot."""
+    """The core's view of a text, file or voice message; None when it is not for this bot."""
     user = message.from_user
     said = message.text if message.text is not None else message.caption
-    document = message.document
-    if user is None or (said is None and document is None):
+    attachments = attachments_of(message, bot)
+    if user is None or (said is None and not attachments):
         return None
     if is_for_another_bot(message, bot.username):
         return None
@@ -292,23 +317,54 @@ def to_incoming(message: Message, bot: Bot) -> Incoming | None:
         command=command,
         is_addressed=is_mentioned(message, bot) or is_reply_to(message, bot),
         language_hint=user.language_code,
-        attachments=(attachment_of(document, bot),) if document is not None else (),
+        attachments=attachments,
     )
 
 
-def attachment_of(document: Document, bot: Bot) -> Attachment:
+def attachments_of(message: Message, bot: Bot) -> tuple[Attachment, ...]:
+    """The message's document, voice note or audio file, as the core sees it (or nothing)."""
+    if message.document is not None:
+        document = message.document
+        name = document.file_name or DEFAULT_FILE_NAME
+        return (attachment_of(bot, document, name, document.mime_type or DEFAULT_MIME_TYPE),)
+    if message.voice is not None:
+        voice = message.voice
+        mime_type = voice.mime_type or VOICE_MIME_TYPE
+        return (attachment_of(bot, voice, VOICE_FILE_NAME, mime_type, is_voice=True),)
+    if message.audio is not None:
+        audio = message.audio
+        name = audio.file_name or DEFAULT_AUDIO_FILE_NAME
+        mime_type = audio.mime_type or DEFAULT_AUDIO_MIME_TYPE
+        return (attachment_of(bot, audio, name, mime_type, is_voice=True),)
+    return ()
+
+
+def attachment_of(
+    bot: Bot, medium: TelegramFile, file_name: str, mime_type: str, *, is_voice: bool = False
+) -> Attachment:
     """A sent file as the core sees it; its bytes are downloaded only if the core asks."""
 
     async def fetch() -> bytes:
-        return await download(bot, document)
+        return await download(bot, medium, file_name)
 
     return Attachment(
-        file_name=document.file_name or DEFAULT_FILE_NAME,
-        mime_type=document.mime_type or DEFAULT_MIME_TYPE,
-        size_bytes=document.file_size or 0,
-        platform_file_id=document.file_id,
+        file_name=file_name,
+        mime_type=mime_type,
+        size_bytes=medium.file_size or 0,
+        platform_file_id=medium.file_id,
         fetch=fetch,
+        is_voice=is_voice,
+        duration_seconds=duration_seconds(medium) if isinstance(medium, Voice | Audio) else None,
     )
+
+
+def duration_seconds(medium: Voice | Audio) -> float:
+    """How long a voice note or audio file plays, whichever type this PTB version returns."""
+    # PTB 22 warns on reading durations as int until PTB_TIMEDELTA is set; both are fine here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = medium.duration
+    return as_seconds(value)
 
 
 class FileTooBigForBotApi(ValueError):
@@ -323,15 +379,14 @@ class FileTooBigForBotApi(ValueError):
         self.size_bytes = size_bytes
 
 
-async def download(bot: Bot, document: Document) -> bytes:
-    """The document's bytes from Telegram's file server."""
+async def download(bot: Bot, medium: TelegramFile, file_name: str) -> bytes:
+    """The file's bytes from Telegram's file server; `file_name` names it in errors."""
     try:
-        file = await bot.get_file(document.file_id)
+        file = await bot.get_file(medium.file_id)
     except BadRequest as exc:
         if "too big" not in exc.message.lower():
             raise
-        name = document.file_name or DEFAULT_FILE_NAME
-        raise FileTooBigForBotApi(name, document.file_size or 0) from exc
+        raise FileTooBigForBotApi(file_name, medium.file_size or 0) from exc
     return bytes(await file.download_as_bytearray())
 
 
@@ -585,6 +640,11 @@ def retry_after_seconds(error: RetryAfter) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = error.retry_after
+    return as_seconds(value)
+
+
+def as_seconds(value: float | dtm.timedelta) -> float:
+    """Seconds from a PTB duration, which is a number or (opted into) a timedelta."""
     return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from typing import Any
 BOT_ID = 900_000_000_000_000_001
 APPLICATION_ID = BOT_ID  # a bot's user id is its application id
 GUILD_ID = 800_000_000_000_000_001
+IS_VOICE_MESSAGE_FLAG = 1 << 13
 
 _ids = itertools.count(100_000_000_000_000_000)
 
@@ -115,9 +117,17 @@ def dm_channel(channel_id: int | str, recipient: dict[str, Any]) -> dict[str, An
 
 
 def attachment(
-    url: str, *, file_name: str, size: int, content_type: str | None = None
+    url: str,
+    *,
+    file_name: str,
+    size: int,
+    content_type: str | None = None,
+    duration_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """An attachment as a message carries it; `url` is where its bytes are (the fake CDN)."""
+    """An attachment as a message carries it; `url` is where its bytes are (the fake CDN).
+
+    With `duration_seconds` it is a voice message's audio (with a flat waveform).
+    """
     payload: dict[str, Any] = {
         "id": snowflake(),
         "filename": file_name,
@@ -127,6 +137,9 @@ def attachment(
     }
     if content_type is not None:
         payload["content_type"] = content_type
+    if duration_seconds is not None:
+        payload["duration_secs"] = duration_seconds
+        payload["waveform"] = base64.b64encode(bytes(32)).decode()
     return payload
 
 
@@ -139,6 +152,7 @@ def message(
     mentions: Sequence[dict[str, Any]] = (),
     referenced: dict[str, Any] | None = None,
     attachments: Sequence[dict[str, Any]] = (),
+    is_voice_message: bool = False,
 ) -> dict[str, Any]:
     """A MESSAGE_CREATE payload; in a guild the author also comes as a member."""
     payload: dict[str, Any] = {
@@ -156,7 +170,7 @@ def message(
         "embeds": [],
         "pinned": False,
         "type": 0,
-        "flags": 0,
+        "flags": IS_VOICE_MESSAGE_FLAG if is_voice_message else 0,
     }
     if guild_id is not None:
         payload["guild_id"] = str(guild_id)

@@ -114,8 +114,32 @@ def document(
     return data | {key: value for key, value in optional.items() if value is not None}
 
 
-def document_message(
-    document_payload: dict[str, Any],
+def voice(
+    file_id: str, *, duration: int = 3, mime_type: str | None = "audio/ogg", file_size: int = 0
+) -> dict[str, Any]:
+    """A `voice` object, as Telegram sends a voice note."""
+    data: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"unique-{file_id}"}
+    optional = {"mime_type": mime_type, "file_size": file_size or None}
+    return data | {"duration": duration} | {k: v for k, v in optional.items() if v is not None}
+
+
+def audio(
+    file_id: str, *, duration: int = 60, file_name: str | None = None, mime_type: str | None = None
+) -> dict[str, Any]:
+    """An `audio` object (a music or recording file); Telegram leaves out what it does not know."""
+    data: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"unique-{file_id}"}
+    optional = {"file_name": file_name, "mime_type": mime_type}
+    return data | {"duration": duration} | {k: v for k, v in optional.items() if v is not None}
+
+
+def document_message(document_payload: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """A file sent as a document, with an optional caption; private unless `chat_id` is set."""
+    return file_message("document", document_payload, **kwargs)
+
+
+def file_message(
+    kind: str,
+    payload: dict[str, Any],
     *,
     caption: str | None = None,
     caption_entities: list[dict[str, Any]] | None = None,
@@ -123,8 +147,8 @@ def document_message(
     chat_id: int | None = None,
     reply_to: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A file sent as a document, with an optional caption; private unless `chat_id` is set."""
-    extra: dict[str, Any] = {"document": document_payload}
+    """A message carrying a file as `kind` (`document`, `voice`, `audio`), maybe captioned."""
+    extra: dict[str, Any] = {kind: payload}
     if caption is not None:
         extra["caption"] = caption
     if caption_entities:

@@ -18,7 +18,13 @@ import httpx
 import openai
 import pytest
 
-from bots.discord_bot import MAX_MESSAGE_CHARS, AssistantClient, ChannelSink, render_events
+from bots.discord_bot import (
+    MAX_MESSAGE_CHARS,
+    AssistantClient,
+    ChannelSink,
+    incoming_from_message,
+    render_events,
+)
 from bots.rendering import STREAMING_CURSOR
 from core.deps import CoreDeps
 from core.i18n import t
@@ -85,11 +91,21 @@ async def client(deps: CoreDeps, use_fake_api: FakeDiscordApi) -> AsyncIterator[
 
 
 def dm_message(
-    client: AssistantClient, text: str, *, attachments: Sequence[dict[str, Any]] = ()
+    client: AssistantClient,
+    text: str,
+    *,
+    attachments: Sequence[dict[str, Any]] = (),
+    is_voice_message: bool = False,
 ) -> discord.Message:
     state = client._connection
     channel = state.add_dm_channel(dm_channel(DM_CHANNEL_ID, ALICE))
-    data = message(channel_id=DM_CHANNEL_ID, author=ALICE, content=text, attachments=attachments)
+    data = message(
+        channel_id=DM_CHANNEL_ID,
+        author=ALICE,
+        content=text,
+        attachments=attachments,
+        is_voice_message=is_voice_message,
+    )
     return discord.Message(state=state, channel=channel, data=data)
 
 
@@ -497,6 +513,30 @@ async def test_oversized_attachment_is_refused_without_downloading(
         t("doc_too_large", "en", name="big.pdf", size="21.0 MB", limit="20.0 MB")
     ]
     assert await documents_in(no_documents) == []
+
+
+async def test_audio_attachments_go_in_as_voice_with_their_duration(
+    client: AssistantClient, api: FakeDiscordApi
+):
+    cdn = api.cdn_url + f"/{DM_CHANNEL_ID}/1"
+    voice = attachment(
+        f"{cdn}/voice-message.ogg",
+        file_name="voice-message.ogg",
+        size=4_000,
+        content_type="audio/ogg",
+        duration_seconds=2.5,
+    )
+    song = attachment(f"{cdn}/song.mp3", file_name="song.mp3", size=9, content_type="audio/mpeg")
+    notes = attachment(f"{cdn}/notes.txt", file_name="notes.txt", size=9, content_type="text/plain")
+    sent = dm_message(client, "", attachments=[voice, song, notes], is_voice_message=True)
+    assert client.user is not None and sent.flags.voice
+
+    incoming = incoming_from_message(sent, client.user)
+
+    said, played, learned = incoming.attachments
+    assert (said.is_voice, said.duration_seconds, said.mime_type) == (True, 2.5, "audio/ogg")
+    assert (played.is_voice, played.duration_seconds) == (True, None)
+    assert (learned.is_voice, learned.duration_seconds) == (False, None)
 
 
 async def test_job_progress_edits_the_status_message(

@@ -7,10 +7,12 @@ Updates are parsed from Bot API JSON into real `telegram.Update` objects and go 
 from __future__ import annotations
 
 import asyncio
+import datetime as dtm
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ from bots import telegram_bot
 from bots.telegram_bot import (
     TelegramSink,
     TypingIndicator,
+    as_seconds,
     build_application,
     deliver_outbox,
     file_base_url,
@@ -51,6 +54,7 @@ from tests.bots import telegram_updates as updates
 from tests.bots.telegram_api import TOKEN, FakeBotApi
 from tests.bots.telegram_updates import ALICE, BRUNO, GROUP_ID
 from tests.fakes import EchoChatModel
+from tests.speech import needs_speech_tools, speak
 
 WAIT_SECONDS = 10.0
 NOTES = b"Recife is in Pernambuco."
@@ -615,6 +619,96 @@ async def test_docs_and_forget(
     assert forgot == t("forget_done", "en", name="notes.txt")
     assert empty == t("docs_empty", "en")
     assert await documents_in(no_documents) == []
+
+
+# --- voice notes and audio ------------------------------------------------------------
+
+
+async def test_voice_note_is_a_voice_attachment_fetched_on_demand(
+    application: Application, telegram_api: FakeBotApi
+) -> None:
+    telegram_api.add_file("voice-1", b"OggS fake opus", file_name="voice.ogg")
+    voice = updates.voice("voice-1", duration=3, file_size=len(b"OggS fake opus"))
+    payload = updates.file_message("voice", voice)
+    message = Message.de_json(payload["message"], application.bot)
+
+    incoming = to_incoming(message, application.bot)
+
+    assert incoming is not None and incoming.text == ""
+    [attachment] = incoming.attachments
+    assert (attachment.file_name, attachment.mime_type) == ("voice.ogg", "audio/ogg")
+    assert (attachment.is_voice, attachment.duration_seconds) == (True, 3.0)
+    assert (attachment.size_bytes, attachment.platform_file_id) == (14, "voice-1")
+    assert telegram_api.calls_to("getFile") == [], "nothing is downloaded until asked"
+    assert attachment.fetch is not None and await attachment.fetch() == b"OggS fake opus"
+    assert [call["file_id"] for call in telegram_api.calls_to("getFile")] == ["voice-1"]
+
+
+async def test_audio_file_is_a_voice_attachment_with_defaults(application: Application) -> None:
+    payload = updates.file_message("audio", updates.audio("song-1", duration=61), caption="hi")
+    message = Message.de_json(payload["message"], application.bot)
+
+    incoming = to_incoming(message, application.bot)
+
+    assert incoming is not None and incoming.text == "hi"
+    [attachment] = incoming.attachments
+    assert (attachment.file_name, attachment.mime_type) == ("audio", "audio/mpeg")
+    assert (attachment.is_voice, attachment.duration_seconds) == (True, 61.0)
+
+
+async def test_documents_are_not_voice(application: Application) -> None:
+    payload = updates.document_message(updates.document("doc-1"))
+    message = Message.de_json(payload["message"], application.bot)
+
+    incoming = to_incoming(message, application.bot)
+
+    assert incoming is not None
+    [attachment] = incoming.attachments
+    assert (attachment.is_voice, attachment.duration_seconds) == (False, None)
+
+
+def test_durations_read_as_numbers_or_timedeltas() -> None:
+    assert as_seconds(3) == 3.0
+    assert as_seconds(dtm.timedelta(seconds=2, milliseconds=500)) == 2.5
+
+
+async def test_group_voice_note_is_heard_only_when_addressed(
+    application: Application, telegram_api: FakeBotApi
+) -> None:
+    unaddressed = updates.file_message("voice", updates.voice("voice-2"), chat_id=GROUP_ID)
+    message = Message.de_json(unaddressed["message"], application.bot)
+    incoming = to_incoming(message, application.bot)
+    assert incoming is not None and not incoming.is_addressed
+
+    await feed(application, unaddressed)
+    assert telegram_api.calls_to("getFile") == []
+    assert telegram_api.calls_to("sendMessage") == []
+
+    reply = updates.file_message(
+        "voice",
+        updates.voice("voice-3"),
+        chat_id=GROUP_ID,
+        reply_to=updates.bot_message("earlier answer"),
+    )
+    message = Message.de_json(reply["message"], application.bot)
+    incoming = to_incoming(message, application.bot)
+    assert incoming is not None and incoming.is_addressed
+
+
+@needs_speech_tools
+async def test_private_voice_note_is_downloaded_and_answered(
+    application: Application, telegram_api: FakeBotApi, no_documents: CoreDeps, tmp_path: Path
+) -> None:
+    spoken = speak("What is the capital of Pernambuco?", "en", tmp_path / "voice.ogg", fmt="ogg")
+    data = spoken.read_bytes()
+    telegram_api.add_file("voice-4", data, file_name="voice.ogg")
+    payload = updates.file_message("voice", updates.voice("voice-4", file_size=len(data)))
+
+    await feed(application, payload)
+
+    assert [call["file_id"] for call in telegram_api.calls_to("getFile")] == ["voice-4"]
+    [first, *_rest] = telegram_api.sent_to(ALICE["id"])
+    assert first.reply_to_message_id == payload["message"]["message_id"]
 
 
 # --- outbox and lifecycle --------------------------------------------------------------
