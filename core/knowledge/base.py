@@ -504,7 +504,7 @@ def media_kind(file_name: str, mime_type: str) -> str | None:
 
 
 def _clock(seconds: float | None) -> str:
-    return clock(seconds) if seconds else ""
+    return clock(seconds) if seconds is not None else ""
 
 
 def _first_words(text: str) -> str:

@@ -42,6 +42,12 @@ BEAM_SIZE = 5
 # Greedy at a single temperature: the same audio always gives the same text.
 TEMPERATURE = 0.0
 MIN_LANGUAGE_PROBABILITY = 0.5
+# The languages people speak to this bot (its UI languages): a lukewarm detection of
+# another one (synthetic Portuguese heard as Latin at 0.52) is more likely a mistake.
+LIKELY_LANGUAGES = ("en", "pt")
+MIN_UNLIKELY_LANGUAGE_PROBABILITY = 0.8
+# Audio up to this long may be decoded once per candidate language to settle a doubt.
+MAX_TRIAL_SECONDS = 120.0
 
 ProgressCallback = Callable[[float], None]
 AudioSource = str | Path | BinaryIO
@@ -249,19 +255,36 @@ class Transcriber:
     def _start(
         self, samples: np.ndarray, language: str | None, fallback: str | None
     ) -> tuple[Iterable[WhisperSegment], TranscriptionInfo]:
-        """Begin decoding; redo with the fallback when detection is a guess, before any text."""
+        """Begin decoding; when detection is a guess, settle the language before any text."""
         options = {"beam_size": BEAM_SIZE, "temperature": TEMPERATURE, "vad_filter": True}
         segments, info = self._model.transcribe(samples, language=language, **options)
-        is_guess = language is None and info.language_probability < MIN_LANGUAGE_PROBABILITY
-        if is_guess and fallback is not None:
-            logger.info(
-                "Detected %s with probability %.2f; using %s instead",
-                info.language,
-                info.language_probability,
-                fallback,
+        is_doubtful = language is None and (
+            info.language_probability < MIN_LANGUAGE_PROBABILITY
+            or (
+                info.language not in LIKELY_LANGUAGES
+                and info.language_probability < MIN_UNLIKELY_LANGUAGE_PROBABILITY
             )
-            segments, info = self._model.transcribe(samples, language=fallback, **options)
-        return segments, info
+        )
+        if not is_doubtful:
+            return segments, info
+        candidates = list(dict.fromkeys(c for c in (fallback, *LIKELY_LANGUAGES) if c))
+        if samples.size / SAMPLE_RATE_HZ > MAX_TRIAL_SECONDS:
+            chosen = candidates[0]  # too long to hear twice: trust the user's language
+        else:
+            chosen = max(candidates, key=lambda code: self._fluency(samples, code, options))
+        logger.info(
+            "Detected %s with probability %.2f; using %s instead",
+            info.language,
+            info.language_probability,
+            chosen,
+        )
+        return self._model.transcribe(samples, language=chosen, **options)
+
+    def _fluency(self, samples: np.ndarray, language: str, options: dict) -> float:
+        """How sure the model is of its words in `language` (mean log-probability)."""
+        segments, _info = self._model.transcribe(samples, language=language, **options)
+        scores = [segment.avg_logprob for segment in segments]
+        return sum(scores) / len(scores) if scores else float("-inf")
 
     def transcribe(
         self,

@@ -188,3 +188,14 @@ def test_explicit_device_is_respected() -> None:
 def test_unknown_language_is_a_caller_error(transcriber: Transcriber, english_wav: Path) -> None:
     with pytest.raises(ValueError, match="klingon"):
         transcriber.transcribe(english_wav, language="klingon")
+
+
+def test_a_doubtful_guess_settles_on_the_language_heard_best(
+    transcriber: Transcriber, speech_dir: Path
+) -> None:
+    # Even when the user's language says English, Portuguese speech is heard as Portuguese:
+    # each likely language is tried and the most fluent transcript wins.
+    ogg = speak(PORTUGUESE, "pt-br", speech_dir / "doubtful.ogg", fmt="ogg")
+    transcript = transcriber.transcribe(ogg, fallback_language="en")
+    assert transcript.language == "pt"
+    assert len(_heard(transcript, PORTUGUESE_KEY_WORDS)) >= MIN_KEY_WORDS, transcript.text
