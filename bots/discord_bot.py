@@ -414,6 +414,27 @@ async def sources(interaction: discord.Interaction) -> None:
     await _client(interaction).answer_command(interaction, Command("sources"))
 
 
+@app_commands.describe(document=_describe("forget.document"))
+@app_commands.autocomplete(document=document_names)
+async def summary(interaction: discord.Interaction, document: str = "") -> None:
+    """Shows the summary of a document or video again."""
+    await _client(interaction).answer_command(interaction, Command("summary", document))
+
+
+@app_commands.describe(document=_describe("forget.document"))
+@app_commands.autocomplete(document=document_names)
+async def transcript(interaction: discord.Interaction, document: str = "") -> None:
+    """Shows the timed transcript of a video or audio."""
+    await _client(interaction).answer_command(interaction, Command("transcript", document))
+
+
+@app_commands.describe(document=_describe("forget.document"))
+@app_commands.autocomplete(document=document_names)
+async def retry(interaction: discord.Interaction, document: str) -> None:
+    """Admins: indexes a failed document again."""
+    await _client(interaction).answer_command(interaction, Command("retry", document))
+
+
 SLASH_COMMANDS = {
     "ask": ask,
     "start": start,
@@ -425,6 +446,9 @@ SLASH_COMMANDS = {
     "docs": docs,
     "forget": forget,
     "sources": sources,
+    "summary": summary,
+    "transcript": transcript,
+    "retry": retry,
 }
 
 

@@ -166,6 +166,18 @@ async def transcript(ctx: CommandContext) -> str:
     return f"{document.title}\n\n" + "\n".join(lines)
 
 
+async def retry(ctx: CommandContext) -> str:
+    """Admins only: puts a failed document or video back in line for indexing."""
+    if not ctx.user.is_admin:
+        return t("admins_only", ctx.locale)
+    document, problem = await _one_document(ctx)
+    if document is None:
+        return problem
+    notice = await ctx.deps.knowledge.retry(document, ctx.incoming, ctx.locale)
+    await ctx.deps.knowledge.start_indexing(document.id, ctx.incoming, ctx.locale)
+    return notice.text
+
+
 async def sources(ctx: CommandContext) -> str:
     """Shows the passages behind the last answer in this conversation."""
     passages = await ctx.deps.knowledge.last_sources(ctx.incoming.conversation_key)
@@ -189,6 +201,7 @@ COMMANDS: dict[str, Handler] = {
     "sources": sources,
     "summary": summary,
     "transcript": transcript,
+    "retry": retry,
 }
 
 # One-line descriptions that adapters publish as the platform's command menu.
@@ -210,6 +223,10 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "transcript": {
         "en": "Transcript of a video or audio",
         "pt-BR": "Transcrição de vídeo ou áudio",
+    },
+    "retry": {
+        "en": "Admins: index a failed document again",
+        "pt-BR": "Admins: indexar de novo um documento que falhou",
     },
 }
 

@@ -377,6 +377,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "🎧 {name}: transcribing, {percent}% of the audio done…",
         "pt-BR": "🎧 {name}: transcrevendo, {percent}% do áudio feito…",
     },
+    "admins_only": {
+        "en": "Only admins can do that.",
+        "pt-BR": "Só admins podem fazer isso.",
+    },
     "voice_heard": {"en": "🎤 I heard: “{text}”", "pt-BR": "🎤 Eu ouvi: “{text}”"},
     "voice_not_heard": {
         "en": "🎤 I couldn't make out any words in that voice note. Could you try again?",

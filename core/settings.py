@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     # Video and voice
     whisper_model: str = "offline-base"
     whisper_device: str = "auto"
+    whisper_compute_type: str = "auto"
     media_max_seconds: int = Field(default=3 * 3600, ge=1)
     media_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1024)
 

@@ -260,7 +260,8 @@ class KnowledgeBase:
             model,
             title=material.title,
             text=material.text,
-            language=LANGUAGE_NAMES.get(material.language or locale, "English"),
+            # The digest is for the person who sent it, in their language.
+            language=LANGUAGE_NAMES.get(locale, "English"),
             headings=material.topics,
         )
         await self.documents.set_summary(document_id, result.summary, result.questions)
@@ -461,6 +462,11 @@ class KnowledgeBase:
             scope_for(incoming), question, k=self.settings.retrieval_top_k
         )
         return relevant(passages)
+
+    async def retry(self, document: Document, incoming: Incoming, locale: str) -> Notice:
+        """Mark a failed (or stuck) document queued again; the caller starts its job."""
+        await self.documents.set_status(document.id, "queued")
+        return Notice(t("doc_retrying", locale, name=document.title), status_key=document.id)
 
     async def transcript_lines(self, document: Document) -> list[str]:
         """`[12:34] text` lines of a media document's transcript; [] for other documents."""

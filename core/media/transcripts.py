@@ -186,6 +186,7 @@ class MediaTranscriber:
                     Transcriber,
                     model=self._settings.whisper_model,
                     device=self._settings.whisper_device,
+                    compute_type=self._settings.whisper_compute_type,
                     cache_dir=self._settings.data_dir / "models",
                 )
             return self._whisper

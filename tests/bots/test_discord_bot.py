@@ -54,7 +54,7 @@ CHANNEL_ID = 500_000_000_000_000_001
 THREAD_ID = 600_000_000_000_000_001
 COMMANDS = {
     *("ask", "start", "help", "reset", "history", "model", "lang"),
-    *("docs", "forget", "sources"),
+    *("docs", "forget", "sources", "summary", "transcript", "retry"),
 }
 EPHEMERAL = 64
 NOTES = b"Recife is in Pernambuco."

@@ -6,13 +6,15 @@ and a real procrastinate worker; only the chat model is the echo fake.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from aiohttp import web
 
 from core.deps import CoreDeps
 from core.knowledge.base import scope_for
 from core.service import ChatService
-from core.types import Done, Notice, Platform
+from core.types import Command, Done, Notice, Platform
 from tests import knowledge_fixtures as files
 from tests.factories import attachment, collect, in_group, private, reply_text, run_jobs, with_files
 from tests.fakes import EchoChatModel
@@ -386,3 +388,24 @@ async def test_a_new_embedding_model_is_refused_until_reindex(
     finally:
         deps.knowledge.index = original
         await original.rebuild(384)
+
+
+async def test_admins_can_retry_a_failed_document(service: ChatService, deps: CoreDeps) -> None:
+    admin = in_group("1", "-100")  # tg:1 is in ADMIN_IDS in the test settings
+    await upload(service, admin, "broken.pdf", files.corrupt_pdf_bytes())
+    await run_jobs(deps)
+    refused = reply_text(await collect(service.handle(in_group("2", "-100", command="retry"))))
+    assert refused == "Only admins can do that."
+    [document] = await deps.knowledge.documents.list(["tg:-100"])
+    retried = await collect(
+        service.handle(replace(in_group("1", "-100"), command=Command("retry", document.short_id)))
+    )
+    assert reply_text(retried).startswith("📄 broken.pdf failed before")
+    async with deps.pool.connection() as conn:
+        queued = await (
+            await conn.execute(
+                "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo' "
+                "AND task_name = 'ingest_document'"
+            )
+        ).fetchone()
+    assert queued == (1,)
