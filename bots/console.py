@@ -175,11 +175,13 @@ async def answer(
             case Done(text=text):
                 stdout.write(_unprinted_part(text, streamed) + "\n")
                 streamed = ""
-            case Notice(text=text, status_key=status_key):
+            case Notice(text=text, status_key=status_key) as event:
                 if streamed:
                     stdout.write("\n")
                     streamed = ""
                 stdout.write(text + "\n")
+                if event.file_data:  # the terminal shows attached text files inline
+                    stdout.write(event.file_data.decode(errors="replace"))
                 if status_key and jobs is not None:
                     jobs.mark(started=status_key)
         stdout.flush()

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import re
 import socket
@@ -214,6 +215,11 @@ class ChannelSink:
         with _as_rate_limited():
             await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
 
+    async def send_file(self, file_name: str, data: bytes) -> None:
+        """Attach a file (e.g. a transcript) as a message of its own."""
+        with _as_rate_limited():
+            await self._channel.send(file=discord.File(io.BytesIO(data), filename=file_name))
+
 
 class InteractionSink:
     """Answers a deferred slash command: the first piece fills the deferred response,
@@ -243,6 +249,14 @@ class InteractionSink:
         with _as_rate_limited():
             await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
 
+    async def send_file(self, file_name: str, data: bytes) -> None:
+        """Attach a file as a follow-up to the command."""
+        with _as_rate_limited():
+            await self._interaction.followup.send(
+                file=discord.File(io.BytesIO(data), filename=file_name),
+                ephemeral=self._is_ephemeral,
+            )
+
 
 async def render_events(
     events: AsyncIterator[Event],
@@ -266,6 +280,8 @@ async def render_events(
             await reply.finish()
             notice = StatusSink(sink, None)
             await StreamingReply(notice, MAX_MESSAGE_CHARS).finish(event.text)
+            if event.file_data:
+                await sink.send_file(event.file_name, event.file_data)
             if event.status_key and outbox is not None and notice.shown is not None:
                 await outbox.remember_status_message(
                     Platform.DISCORD, event.status_key, notice.shown

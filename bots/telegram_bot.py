@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import io
 import logging
 import re
 import socket
@@ -34,6 +35,7 @@ from telegram import (
     Bot,
     BotCommand,
     Document,
+    InputFile,
     Message,
     MessageEntity,
     ReplyParameters,
@@ -288,7 +290,7 @@ async def render_events(
                 await reply.add(text)
             case Done(text=text):
                 await reply.finish(text)
-            case Notice(text=text, status_key=status_key):
+            case Notice(text=text, status_key=status_key) as event:
                 # A notice after partial text (a model error) leaves that text as it was.
                 await reply.finish()
                 notice = TelegramSink.replying_to(bot, message, is_formatted=False)
@@ -296,6 +298,9 @@ async def render_events(
                 if status_key and outbox is not None and notice.first_sent is not None:
                     shown = MessageRef.of(notice.first_sent)
                     await outbox.remember_status_message(Platform.TELEGRAM, status_key, str(shown))
+                if event.file_data:
+                    document = InputFile(io.BytesIO(event.file_data), filename=event.file_name)
+                    await message.reply_document(document)
 
 
 def to_incoming(message: Message, bot: Bot) -> Incoming | None:

@@ -9,7 +9,7 @@ from core.deps import CoreDeps
 from core.i18n import SUPPORTED_LOCALES, normalise_locale, t
 from core.knowledge.base import scope_for
 from core.knowledge.documents import Document
-from core.types import Command, Incoming
+from core.types import Command, Incoming, Notice
 from core.users import UserRecord
 
 HISTORY_PREVIEW_CHARS = 400
@@ -29,7 +29,8 @@ class CommandContext:
         return self.incoming.command.args.strip() if self.incoming.command else ""
 
 
-Handler = Callable[[CommandContext], Awaitable[str]]
+# Most commands answer with text; some attach a file and answer with a whole Notice.
+Handler = Callable[[CommandContext], Awaitable[str | Notice]]
 
 
 async def start(ctx: CommandContext) -> str:
@@ -155,15 +156,26 @@ async def summary(ctx: CommandContext) -> str:
     return f"{document.title}\n\n{document.summary}" + (f"\n\n{questions}" if questions else "")
 
 
-async def transcript(ctx: CommandContext) -> str:
-    """Shows the timed transcript of a video or audio."""
+async def transcript(ctx: CommandContext) -> str | Notice:
+    """Sends the timed transcript of a video or audio as a text file."""
     document, problem = await _one_document(ctx)
     if document is None:
         return problem
     lines = await ctx.deps.knowledge.transcript_lines(document)
     if not lines:
         return t("transcript_none", ctx.locale)
-    return f"{document.title}\n\n" + "\n".join(lines)
+    content = f"{document.title}\n\n" + "\n".join(lines) + "\n"
+    return Notice(
+        t("transcript_attached", ctx.locale, name=document.title, lines=len(lines)),
+        file_name=f"{_file_stem(document.title)}-transcript.txt",
+        file_data=content.encode(),
+    )
+
+
+def _file_stem(title: str) -> str:
+    """A title made safe as a file name."""
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in title.strip())
+    return stem.strip("-")[:60] or "transcript"
 
 
 async def retry(ctx: CommandContext) -> str:

@@ -377,6 +377,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "🎧 {name}: transcribing, {percent}% of the audio done…",
         "pt-BR": "🎧 {name}: transcrevendo, {percent}% do áudio feito…",
     },
+    "transcript_attached": {
+        "en": "📝 Transcript of {name} ({lines} lines) attached.",
+        "pt-BR": "📝 Transcrição de {name} ({lines} linhas) em anexo.",
+    },
     "admins_only": {
         "en": "Only admins can do that.",
         "pt-BR": "Só admins podem fazer isso.",

@@ -62,7 +62,8 @@ class ChatService:
         if is_ask:
             incoming = replace(incoming, text=incoming.command.args, command=None)
         if incoming.command:
-            yield Notice(await self._run_command(incoming.command, incoming, user, locale))
+            answer = await self._run_command(incoming.command, incoming, user, locale)
+            yield answer if isinstance(answer, Notice) else Notice(answer)
             return
         if (voice := short_voice_note(incoming)) is not None:
             try:
@@ -104,7 +105,7 @@ class ChatService:
 
     async def _run_command(
         self, command: Command, incoming: Incoming, user: UserRecord, locale: str
-    ) -> str:
+    ) -> str | Notice:
         handler = COMMANDS.get(command.name)
         if handler is None:
             return t("unknown_command", locale, command=command.name)

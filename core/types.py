@@ -99,6 +99,9 @@ class Notice:
     text: str
     is_error: bool = False
     status_key: str = ""
+    # A file to send with the notice (e.g. a transcript as .txt).
+    file_name: str = ""
+    file_data: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)

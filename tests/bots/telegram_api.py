@@ -156,6 +156,19 @@ class FakeBotApi:
             }
         )
 
+    def _api_sendDocument(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
+        chat_id = params["chat_id"]
+        message_id = next(self._message_ids)
+        return _ok(
+            {
+                "message_id": message_id,
+                "date": 0,
+                "chat": {"id": chat_id, "type": "private"},
+                "from": BOT_USER,
+                "document": {"file_id": f"sent-{message_id}", "file_unique_id": f"u{message_id}"},
+            }
+        )
+
     def _api_getMe(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
         return _ok(
             BOT_USER

@@ -638,3 +638,15 @@ async def test_link_sent_by_slash_command_gets_a_remembered_status_message(
     assert status["content"] == t("doc_received", "en", name=url)
     remembered = await no_documents.outbox.status_message(Platform.DISCORD, document_id)
     assert remembered == f"{DM_CHANNEL_ID}:{status['id']}"
+
+
+async def test_a_notice_with_a_file_attaches_it(client: AssistantClient, api: FakeDiscordApi):
+    async def events() -> AsyncIterator[Event]:
+        yield Notice("📝 Transcript attached.", file_name="talk.txt", file_data=b"[0:00] hi\n")
+
+    channel = client.get_partial_messageable(CHANNEL_ID)
+    await render_events(events(), ChannelSink(channel))
+
+    posts = api.calls("POST", rf"/channels/{CHANNEL_ID}/messages")
+    assert len(posts) == 2
+    assert api.contents(CHANNEL_ID)[0] == "📝 Transcript attached."

@@ -852,3 +852,18 @@ async def test_deleted_status_message_is_replaced_by_a_new_one(
     [message] = telegram_api.sent_to(ALICE["id"])
     remembered = await outbox.status_message(Platform.TELEGRAM, "job-1")
     assert remembered == f"{ALICE['id']}:{message.message_id}"
+
+
+async def test_a_notice_with_a_file_sends_the_file(
+    application: Application, telegram_api: FakeBotApi
+) -> None:
+    message = Message.de_json(updates.message("/transcript"), application.bot)
+
+    async def events() -> AsyncIterator[Event]:
+        yield Notice("📝 Transcript attached.", file_name="talk.txt", file_data=b"[0:00] hi\n")
+
+    await render_events(events(), message)
+
+    assert telegram_api.texts_in(ALICE["id"]) == ["📝 Transcript attached."]
+    [sent] = telegram_api.calls_to("sendDocument")
+    assert sent["chat_id"] == ALICE["id"]

@@ -119,8 +119,10 @@ async def test_summary_and_transcript_of_a_recording(
         service.handle(with_files(ana, attachment("keeper.ogg", speech_mp3, "audio/ogg")))
     )
     await run_jobs(deps)
-    transcript = reply_text(await collect(service.handle(private("ana", command="transcript"))))
-    assert transcript.startswith("keeper.ogg\n\n[0:00] The lighthouse keeper")
+    [transcript] = await collect(service.handle(private("ana", command="transcript")))
+    assert transcript.text.startswith("📝 Transcript of keeper.ogg (1 lines)")
+    assert transcript.file_name == "keeper-ogg-transcript.txt"
+    assert transcript.file_data.decode().startswith("keeper.ogg\n\n[0:00] The lighthouse keeper")
     summary = reply_text(await collect(service.handle(private("ana", command="summary"))))
     assert summary.startswith("keeper.ogg\n\n") and "•" in summary
 
