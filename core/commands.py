@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.deps import CoreDeps
 from core.i18n import SUPPORTED_LOCALES, normalise_locale, t
 from core.knowledge.base import scope_for
 from core.knowledge.documents import Document
+from core.knowledge.summary import first_sentences
 from core.types import Command, Incoming, Notice
 from core.users import UserRecord
 
@@ -23,9 +24,12 @@ class CommandContext:
     user: UserRecord
     locale: str
     deps: CoreDeps
+    args_override: str | None = None  # the arguments left once a handler took its options
 
     @property
     def args(self) -> str:
+        if self.args_override is not None:
+            return self.args_override.strip()
         return self.incoming.command.args.strip() if self.incoming.command else ""
 
 
@@ -145,15 +149,31 @@ async def _one_document(ctx: CommandContext) -> tuple[Document | None, str]:
     return candidates[0], ""
 
 
+SUMMARY_LENGTHS = {"short": "short", "curto": "short", "long": "long", "longo": "long"}
+
+
 async def summary(ctx: CommandContext) -> str:
-    """Shows the summary of a document or video again (the newest when none is named)."""
-    document, problem = await _one_document(ctx)
+    """Shows the summary of a document or video again, or a short or long one on request."""
+    reference, length = _split_length(ctx.args)
+    document, problem = await _one_document(replace(ctx, args_override=reference))
     if document is None:
         return problem
+    if length == "long":
+        return await ctx.deps.knowledge.long_summary(document, ctx.deps.models.get(), ctx.locale)
     if not document.summary:
         return t("summary_none", ctx.locale)
+    if length == "short":
+        return f"{document.title}\n\n{first_sentences(document.summary, 2)}"
     questions = "\n".join(f"• {q}" for q in document.suggested_questions)
     return f"{document.title}\n\n{document.summary}" + (f"\n\n{questions}" if questions else "")
+
+
+def _split_length(args: str) -> tuple[str, str]:
+    """`report long` → ("report", "long"); no length word → (args, "")."""
+    words = args.split()
+    if words and words[-1].lower() in SUMMARY_LENGTHS:
+        return " ".join(words[:-1]), SUMMARY_LENGTHS[words[-1].lower()]
+    return args, ""
 
 
 async def transcript(ctx: CommandContext) -> str | Notice:

@@ -25,7 +25,7 @@ from core.knowledge.embeddings import token_counter
 from core.knowledge.index import ChunkIndex, Passage
 from core.knowledge.loaders import DocumentError, ExtractedDocument, detect_kind, extract
 from core.knowledge.splitting import ChunkDraft, split_document
-from core.knowledge.summary import digest
+from core.knowledge.summary import digest, long_summary
 from core.knowledge.web import UrlRefused, check_url, fetch_url
 from core.media.captions import windows
 from core.media.sources import (
@@ -467,6 +467,21 @@ class KnowledgeBase:
         """Mark a failed (or stuck) document queued again; the caller starts its job."""
         await self.documents.set_status(document.id, "queued")
         return Notice(t("doc_retrying", locale, name=document.title), status_key=document.id)
+
+    async def long_summary(self, document: Document, model: BaseChatModel, locale: str) -> str:
+        """A detailed summary written now from the document's chunks, in the user's language."""
+        text = "\n\n".join(await self.index.document_text(document.id))
+        try:
+            written = await long_summary(
+                model,
+                title=document.title,
+                text=text,
+                language=LANGUAGE_NAMES.get(locale, "English"),
+            )
+        except Exception as exc:  # the stored summary is a fine answer when the model fails
+            logger.warning("long summary of %s failed: %r", document.id, exc)
+            written = document.summary or ""
+        return f"{document.title}\n\n{written}" if written else t("summary_none", locale)
 
     async def transcript_lines(self, document: Document) -> list[str]:
         """`[12:34] text` lines of a media document's transcript; [] for other documents."""

@@ -151,6 +151,15 @@ class ChunkIndex:
                 (self.model_name, dimensions),
             )
 
+    async def document_text(self, document_id: str) -> list[str]:
+        """A document's chunks in reading order (overlaps included)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT content FROM {TABLE} WHERE document_id = %s ORDER BY position",
+                (document_id,),
+            )
+            return [row[0] for row in await cur.fetchall()]
+
     async def delete_document(self, document_id: str) -> None:
         """Drop a document's chunks, e.g. left over by a crashed attempt."""
         async with self._pool.connection() as conn:

@@ -409,3 +409,20 @@ async def test_admins_can_retry_a_failed_document(service: ChatService, deps: Co
             )
         ).fetchone()
     assert queued == (1,)
+
+
+async def test_summary_again_short_or_long(service: ChatService, deps: CoreDeps) -> None:
+    ana = private("ana")
+    await upload(service, ana, "harbour.pdf", files.pdf_bytes(title="Harbour Notes"))
+    await run_jobs(deps)
+
+    again = reply_text(await collect(service.handle(private("ana", command="summary"))))
+    assert again.startswith("Harbour Notes\n\nThe lighthouse on Cape Orla") and "•" in again
+    short = reply_text(
+        await collect(service.handle(private("ana", command="summary", args="harbour short")))
+    )
+    assert short.startswith("Harbour Notes\n\n") and "•" not in short
+    assert len(short) < len(again)
+    long = reply_text(await collect(service.handle(private("ana", command="summary", args="long"))))
+    # The echo model returns the prompt it got: the long summary was written from the chunks.
+    assert long.startswith("Harbour Notes\n\necho: Title: Harbour Notes") and "4417" in long
