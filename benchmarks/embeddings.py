@@ -17,6 +17,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from benchmarks.machine import cpu_model
 from core.knowledge.embeddings import LOCAL_MODEL_NAME, LocalMiniLMEmbeddings, token_counter
 
 # About 180 tokens per text cost ~0.1 s each on 2 cores: 64 texts, three batch sizes
@@ -108,7 +109,7 @@ def _paragraph(rng: random.Random) -> str:
 def machine(threads: int) -> dict[str, object]:
     """What the numbers were measured on, so results from different hosts are not mixed."""
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "threads": threads,
         "onnxruntime": ort.__version__,
@@ -117,16 +118,6 @@ def machine(threads: int) -> dict[str, object]:
         # Other processes skew the numbers; a load near the core count says so.
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
-
-
-def _cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo, or the platform's guess elsewhere."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or "unknown"
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or "unknown"
 
 
 def warm_model(texts: list[str], batch_size: int, threads: int) -> LocalMiniLMEmbeddings:

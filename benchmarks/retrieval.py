@@ -26,6 +26,7 @@ from pathlib import Path
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from benchmarks.machine import cpu_model
 from core.knowledge.documents import DocumentStore
 from core.knowledge.embeddings import LocalMiniLMEmbeddings, embeddings_model_name, token_counter
 from core.knowledge.index import ChunkIndex
@@ -328,20 +329,13 @@ async def run() -> dict[str, object]:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {
-        "machine": f"{platform.processor() or platform.machine()}, {_cpu_model()}",
+        "machine": f"{platform.processor() or platform.machine()}, {cpu_model()}",
         "documents": len(corpus),
         "chunks": chunks,
         "indexing_seconds": indexing_seconds,
         "top_k": TOP_K,
         "results": rows,
     }
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def print_table(report: dict[str, object]) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import ctranslate2
 import faster_whisper
 
+from benchmarks.machine import cpu_model
 from core.media.transcription import Transcriber, offline_model_dir
 from tests.speech import Language, speak
 
@@ -88,7 +89,7 @@ def recognised_percent(spoken: str, heard: str) -> float:
 def machine() -> dict[str, object]:
     """What the numbers were measured on, so results from different hosts are not mixed."""
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "ctranslate2": ctranslate2.__version__,
         "faster_whisper": faster_whisper.__version__,
@@ -96,16 +97,6 @@ def machine() -> dict[str, object]:
         "model": "whisper base multilingual (offline), cpu int8",
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
-
-
-def _cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo, or the platform's guess elsewhere."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or "unknown"
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or "unknown"
 
 
 def load(cache_dir: Path, threads: int, warmup: Path) -> tuple[Transcriber, float]:
