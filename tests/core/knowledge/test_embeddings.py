@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -111,15 +111,16 @@ async def test_async_methods_run_concurrently_off_the_loop(model: LocalMiniLMEmb
 async def test_a_slow_embedding_does_not_hold_the_loop(
     model: LocalMiniLMEmbeddings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Both calls must be inside the model at the same time to pass the barrier: if they ran
+    # in turn (or on the event loop), the first would wait alone and the barrier would break.
+    both_inside = threading.Barrier(2, timeout=10)
+
     def slow_embed(texts: list[str]) -> list[list[float]]:
-        time.sleep(0.2)
+        both_inside.wait()
         return [[0.0] * LOCAL_DIMENSIONS for _ in texts]
 
     monkeypatch.setattr(model, "embed_documents", slow_embed)
-    started = time.perf_counter()
     await asyncio.gather(model.aembed_documents(["a"]), model.aembed_query("b"))
-    # Two 0.2 s calls in parallel threads: well under the 0.4 s they would take in turn.
-    assert time.perf_counter() - started < 0.35
 
 
 def test_count_tokens_matches_the_tokenizer(model: LocalMiniLMEmbeddings) -> None:

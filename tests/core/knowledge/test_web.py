@@ -352,9 +352,7 @@ def test_non_public_addresses_fail(address: str) -> None:
     ],
 )
 async def test_private_addresses_are_refused_without_allow_list(url: str) -> None:
-    started = time.monotonic()
     assert (await refusal(url, allowed_hosts=())).reason == "private_address"
-    assert time.monotonic() - started < QUICK_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -453,10 +451,8 @@ async def test_stops_after_max_redirects(server: Server) -> None:
 async def test_redirect_to_private_address_is_refused_before_connecting(
     server: Server, target: str, connects: list[str]
 ) -> None:
-    started = time.monotonic()
     refused = await refusal(server.url(f"/to?target={target}"), allowed_hosts=["127.0.0.1"])
     assert refused.reason == "private_address"
-    assert time.monotonic() - started < QUICK_SECONDS
     assert connects == ["127.0.0.1"]
 
 
@@ -490,9 +486,7 @@ async def test_huge_streamed_body_is_cut_off(server: Server) -> None:
 
 
 async def test_declared_length_is_refused_before_reading(server: Server) -> None:
-    started = time.monotonic()
     assert (await refusal(server.url("/huge.pdf"))).reason == "too_large"
-    assert time.monotonic() - started < QUICK_SECONDS
 
 
 async def test_small_limit_applies_to_an_ordinary_page(server: Server) -> None:
