@@ -169,7 +169,8 @@ class KnowledgeBase:
             incoming,
             locale,
             title=url,
-            kind="video" if is_media_url(url) else WEB_PAGE_KIND,
+            # Matching yt-dlp's site patterns takes a moment the first time: off the loop.
+            kind="video" if await asyncio.to_thread(is_media_url, url) else WEB_PAGE_KIND,
             file_name=url,
             mime_type="text/html",
             data=b"",

@@ -5,6 +5,7 @@ Every function here blocks (network and disk): callers use asyncio.to_thread.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -16,6 +17,7 @@ from urllib.parse import parse_qs, urlparse, urlsplit
 
 import av
 import yt_dlp
+from yt_dlp.extractor import gen_extractor_classes
 from yt_dlp.utils import YoutubeDLError
 
 from core.media.captions import CaptionError, Segment, parse_captions
@@ -140,11 +142,26 @@ def _looks_like_id(candidate: str) -> bool:
 
 
 def is_media_url(url: str) -> bool:
-    """Whether a link is worth handing to yt-dlp rather than the web page reader."""
+    """Whether a link is worth handing to yt-dlp rather than the web page reader: YouTube,
+    a link to an audio/video file, or a page of a site yt-dlp has an extractor for."""
     if youtube_id(url):
         return True
     parts = urlsplit(url.strip())
-    return parts.scheme in ("http", "https") and parts.path.lower().endswith(MEDIA_EXTENSIONS)
+    if parts.scheme not in ("http", "https"):
+        return False
+    if parts.path.lower().endswith(MEDIA_EXTENSIONS):
+        return True
+    if parts.path in ("", "/"):
+        return False  # a site's home page is a page, even on a video site
+    return any(extractor.suitable(url) for extractor in _site_extractors())
+
+
+@functools.cache
+def _site_extractors() -> tuple[type, ...]:
+    """yt-dlp's site-specific extractors (the generic one would claim every page)."""
+    return tuple(
+        extractor for extractor in gen_extractor_classes() if extractor.ie_key() != "Generic"
+    )
 
 
 def timestamp_link(info_url: str, video_id: str | None, seconds: float) -> str:

@@ -302,3 +302,16 @@ def test_playlist_entries(server: str) -> None:
 )
 def test_playlist_links_are_recognised(url: str, expected: bool) -> None:
     assert is_playlist_url(url) is expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://vimeo.com/76979871", True),
+        ("https://soundcloud.com/artist/track", True),
+        ("https://en.wikipedia.org/wiki/Recife", False),
+        ("https://example.com/article", False),
+    ],
+)
+def test_pages_of_sites_yt_dlp_knows_are_media(url: str, expected: bool) -> None:
+    assert is_media_url(url) is expected
