@@ -120,17 +120,13 @@ async def docs(ctx: CommandContext) -> str:
 
 async def forget(ctx: CommandContext) -> str:
     """Removes one document and all of its chunks."""
-    if not ctx.args:
+    if not ctx.args:  # never guess which document to delete
         return t("forget_usage", ctx.locale)
-    matches = await ctx.deps.knowledge.documents.find([scope_for(ctx.incoming)], ctx.args)
-    if not matches:
-        return t("forget_not_found", ctx.locale, reference=ctx.args)
-    exact = [d for d in matches if d.id.startswith(ctx.args.lower())] or matches
-    if len(exact) > 1:
-        names = ", ".join(f"{d.title} [{d.short_id}]" for d in exact[:5])
-        return t("forget_ambiguous", ctx.locale, reference=ctx.args, names=names)
-    await ctx.deps.knowledge.documents.delete(exact[0].id)
-    return t("forget_done", ctx.locale, name=exact[0].title)
+    document, problem = await _one_document(ctx)
+    if document is None:
+        return problem
+    await ctx.deps.knowledge.documents.delete(document.id)
+    return t("forget_done", ctx.locale, name=document.title)
 
 
 async def _one_document(ctx: CommandContext) -> tuple[Document | None, str]:

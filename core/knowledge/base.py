@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from langchain_core.language_models import BaseChatModel
 from redis.asyncio import Redis
 
+from core.errors import ReasonedError
 from core.i18n import has_text, normalise_locale, t
 from core.jobs import INGEST_DOCUMENT, JobQueue
 from core.knowledge.answer import cite, clock, excerpt, relevant
@@ -36,7 +37,6 @@ from core.media.sources import (
     timestamp_link,
     youtube_id,
 )
-from core.media.transcription import TranscriptionError
 from core.media.transcripts import MediaTranscriber
 from core.outbox import Outbox
 from core.settings import Settings
@@ -243,7 +243,7 @@ class KnowledgeBase:
                 material = await self._media_material(document, target)
             else:
                 material = await self._document_material(document, locale)
-        except (DocumentError, UrlRefused, MediaError, TranscriptionError) as exc:
+        except ReasonedError as exc:  # bad input: a stated reason, no retry
             await self.documents.set_status(document_id, "failed", error=exc.reason)
             text = self._failure_text(document.title, exc.reason, exc.detail, locale)
             await self._report(target, document_id, text, final=True)

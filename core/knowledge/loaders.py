@@ -24,6 +24,7 @@ from docx.text.paragraph import Paragraph
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, PyPdfError
 
+from core.errors import ReasonedError
 from core.i18n import detect_language
 
 logger = logging.getLogger(__name__)
@@ -139,16 +140,8 @@ class ExtractedDocument:
         return sum(len(section.text) for section in self.sections)
 
 
-class DocumentError(Exception):
-    """Why a file cannot become knowledge: `reason` is a short machine key, `detail` is for logs."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(reason, detail)
-        self.reason = reason
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+class DocumentError(ReasonedError):
+    """Why a file cannot become knowledge."""
 
 
 @dataclass

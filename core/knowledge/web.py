@@ -32,6 +32,8 @@ from pathlib import PurePosixPath
 import httpcore
 import httpx
 
+from core.errors import ReasonedError
+
 logger = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -120,14 +122,8 @@ _UNSAFE_FILE_NAME_CHARS = re.compile(r"[^\w.\-() ]+")
 _NAT64_NETWORK = ipaddress.IPv6Network("64:ff9b::/96")
 
 
-class UrlRefused(Exception):
-    """A link that will not be fetched or could not be; `reason` is a short machine key,
-    `detail` for logs."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
+class UrlRefused(ReasonedError):
+    """A link that will not be fetched or could not be."""
 
 
 @dataclass(frozen=True)

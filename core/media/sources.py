@@ -20,6 +20,7 @@ import yt_dlp
 from yt_dlp.extractor import gen_extractor_classes
 from yt_dlp.utils import YoutubeDLError
 
+from core.errors import ReasonedError
 from core.media.captions import CaptionError, Segment, parse_captions
 
 logger = logging.getLogger(__name__)
@@ -90,13 +91,8 @@ class MediaInfo:
     video_id: str | None
 
 
-class MediaError(Exception):
-    """A link we cannot use; `reason` is a stable code the bots translate for users."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
+class MediaError(ReasonedError):
+    """A video or audio link we cannot use."""
 
 
 class _YtdlpLogger:

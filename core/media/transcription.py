@@ -26,6 +26,8 @@ from faster_whisper import WhisperModel, decode_audio
 from faster_whisper.transcribe import Segment as WhisperSegment
 from faster_whisper.transcribe import TranscriptionInfo
 
+from core.errors import ReasonedError
+
 logger = logging.getLogger(__name__)
 
 OFFLINE_MODEL = "offline-base"
@@ -76,13 +78,8 @@ class Transcript:
         return " ".join(part for segment in self.segments if (part := segment.text.strip()))
 
 
-class TranscriptionError(Exception):
+class TranscriptionError(ReasonedError):
     """Why audio could not be transcribed: `no_audio`, `too_long` or `broken`."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
 
 def _package_data(package: str) -> Path:

@@ -1,0 +1,13 @@
+"""The one shape of an expected failure: a stable reason code for users, a detail for logs."""
+
+from __future__ import annotations
+
+
+class ReasonedError(Exception):
+    """A failure the user should hear about: `reason` picks the message (`reason_<reason>`
+    in core.i18n), `detail` is for the log."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
