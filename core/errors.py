@@ -7,7 +7,9 @@ class ReasonedError(Exception):
     """A failure the user should hear about: `reason` picks the message (`reason_<reason>`
     in core.i18n), `detail` is for the log."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", **values: object) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        # Extra values the message `reason_<reason>` is formatted with (sizes, limits).
+        self.values = values
