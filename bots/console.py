@@ -14,30 +14,23 @@ import asyncio
 import contextlib
 import mimetypes
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
+from bots.delivery import deliver_events, deliver_outbox_message
 from core.commands import command_from_text
 from core.deps import CoreDeps
 from core.service import ChatService
-from core.types import (
-    Attachment,
-    ChatRef,
-    Done,
-    Identity,
-    Incoming,
-    Notice,
-    OutboxMessage,
-    Platform,
-    TextDelta,
-)
+from core.types import Attachment, ChatRef, Identity, Incoming, OutboxMessage, Platform
 
 CONSUMER_NAME = "console"
 UPLOAD_COMMAND = "upload"
 VOICE_COMMAND = "voice"
 # How long a piped session waits at the end for the jobs it started.
 JOB_WAIT_SECONDS = 900.0
+# A terminal takes any length; a limit keeps the splitter's contract.
+UNLIMITED_CHARS = 10**9
 
 
 class ConsoleInputError(Exception):
@@ -98,6 +91,71 @@ class JobWatch:
             await self.changed.wait()
 
 
+class TerminalChat:
+    """The terminal as a `Messenger`: "messages" are lines of output, printed as they grow.
+
+    An edit that extends what was printed prints only what is new, so a streamed answer
+    reads as tokens arriving; any other edit prints the new text on its own line. Edits
+    of job status messages show only in an interactive session (`shows_progress`).
+    """
+
+    limit = UNLIMITED_CHARS
+    edit_interval_seconds = 0.0
+    typing_interval_seconds = 3600.0
+    streaming_cursor = ""
+
+    def __init__(self, stdout: TextIO, *, shows_progress: bool = False) -> None:
+        self._stdout = stdout
+        self._shows_progress = shows_progress
+        self._printed: dict[int, str] = {}
+        self._open_line = False
+
+    def measure(self, text: str, *, is_formatted: bool) -> int:
+        return len(text)
+
+    async def send(self, text: str, *, is_formatted: bool) -> int:
+        self._write(("\n" if self._open_line else "") + text)
+        handle = len(self._printed)
+        self._printed[handle] = text
+        return handle
+
+    async def edit(self, handle: int, text: str, *, is_formatted: bool) -> None:
+        shown = self._printed.get(handle, "")
+        if text.startswith(shown):
+            self._write(text[len(shown) :])
+        elif text.startswith(shown.strip()):  # the final text comes stripped
+            self._write(text[len(shown.strip()) :])
+        else:
+            self._write(("\n" if self._open_line else "") + text)
+        self._printed[handle] = text
+
+    async def send_file(self, file_name: str, data: bytes) -> None:
+        """The terminal shows attached text files inline."""
+        self.end_line()
+        self._write(data.decode(errors="replace"))
+
+    async def show_typing(self) -> None:
+        """Tokens appear as they arrive; nothing to show before."""
+
+    def reference(self, handle: int) -> str:
+        return str(handle)
+
+    def message_at(self, reference: str) -> None:
+        """Printed lines cannot be changed: progress is printed anew."""
+        return None
+
+    def end_line(self) -> None:
+        """Finish the current line, if one is open."""
+        if self._open_line:
+            self._write("\n")
+
+    def _write(self, text: str) -> None:
+        if text:
+            self._stdout.write(text)
+            self._stdout.flush()
+            self._open_line = not text.endswith("\n")
+
+
 async def chat_loop(
     deps: CoreDeps, *, user: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
 ) -> None:
@@ -109,9 +167,14 @@ async def chat_loop(
     jobs = JobWatch()
 
     async def deliver(message: OutboxMessage) -> None:
+        # Piped output carries results only; a terminal also shows progress as it happens.
         if message.is_final or is_interactive:
-            stdout.write(f"\n[{message.text}]\n" if is_interactive else f"{message.text}\n")
-            stdout.flush()
+            if is_interactive:
+                stdout.write("\n")
+                message = replace(message, text=f"[{message.text}]")
+            terminal = TerminalChat(stdout)
+            await deliver_outbox_message(terminal, deps.outbox, Platform.CONSOLE, message)
+            terminal.end_line()
         if message.is_final and message.status_key:
             jobs.mark(finished=message.status_key)
 
@@ -166,30 +229,11 @@ async def answer(
     service: ChatService, incoming: Incoming, stdout: TextIO, jobs: JobWatch | None = None
 ) -> None:
     """Print the core's events: tokens as they stream, notices on their own lines."""
-    streamed = ""
-    async for event in service.handle(incoming):
-        match event:
-            case TextDelta(text=text):
-                stdout.write(text)
-                streamed += text
-            case Done(text=text):
-                stdout.write(_unprinted_part(text, streamed) + "\n")
-                streamed = ""
-            case Notice(text=text, status_key=status_key) as event:
-                if streamed:
-                    stdout.write("\n")
-                    streamed = ""
-                stdout.write(text + "\n")
-                if event.file_data:  # the terminal shows attached text files inline
-                    stdout.write(event.file_data.decode(errors="replace"))
-                if status_key and jobs is not None:
-                    jobs.mark(started=status_key)
-        stdout.flush()
 
+    async def on_status(status_key: str, _reference: str) -> None:
+        if jobs is not None:
+            jobs.mark(started=status_key)
 
-def _unprinted_part(final_text: str, streamed: str) -> str:
-    """What the final answer adds to the streamed text (e.g. its list of sources)."""
-    shown = streamed.strip()
-    if shown and final_text.startswith(shown):
-        return final_text[len(shown) :]
-    return final_text if not shown else "\n" + final_text
+    terminal = TerminalChat(stdout)
+    await deliver_events(service.handle(incoming), terminal, on_status=on_status)
+    terminal.end_line()

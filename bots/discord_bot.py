@@ -1,10 +1,10 @@
 """Discord adapter: slash commands, mentions, DMs and threads in; streamed replies out.
 
-The adapter only translates. A Discord message or slash command becomes a
-`core.types.Incoming`; the `Event` stream from `ChatService.handle` comes back as a reply
-that grows by throttled edits and continues in new messages past 2000 characters.
-Discord renders Markdown itself, so text goes out as the model wrote it, but never
-with pings: every send carries `AllowedMentions.none()`.
+Wiring only. A Discord message or slash command (bots.discord_commands) becomes a
+`core.types.Incoming`; the `Event` stream from `ChatService.handle` is shown on a channel
+or interaction (bots.discord_messenger) by the one delivery layer (bots.delivery): a reply
+that grows by throttled edits and continues in new messages past 2000 characters, never
+with pings.
 
 Where the bot answers:
 - DMs: always, a file sent without any text included.
@@ -34,84 +34,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import re
 import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
 import discord
 from discord import app_commands
 
-from bots.rendering import RateLimited, StreamingReply
-from core.commands import COMMAND_DESCRIPTIONS, command_from_text
+from bots.delivery import deliver_events, deliver_outbox_message, remember_in
+from bots.discord_commands import (
+    PortugueseDescriptions,
+    build_commands,
+    chat_of,
+    identity_of,
+    incoming_from_interaction,
+)
+from bots.discord_messenger import NO_MENTIONS, ChannelChat, InteractionChat
+from core.commands import command_from_text
 from core.deps import CoreDeps
 from core.i18n import normalise_locale, t
-from core.knowledge.base import scope_for
-from core.outbox import Outbox
 from core.service import ASK_COMMAND, ChatService
 from core.settings import ConfigError
-from core.types import (
-    Attachment,
-    ChatRef,
-    Command,
-    Done,
-    Event,
-    Identity,
-    Incoming,
-    Notice,
-    OutboxMessage,
-    Platform,
-    TextDelta,
-)
+from core.types import Attachment, Command, Incoming, OutboxMessage, Platform
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 2000
-# Discord allows about 5 edits per 5 seconds in a channel; stay just under that.
-EDIT_INTERVAL_SECONDS = 1.2
-# Used when a 429 arrives without a Retry-After header.
-DEFAULT_RETRY_AFTER_SECONDS = 1.0
-# Discord shows at most 25 autocomplete suggestions, each named in at most 100 characters.
-MAX_AUTOCOMPLETE_CHOICES = 25
-MAX_CHOICE_NAME_CHARS = 100
 DEFAULT_MIME_TYPE = "application/octet-stream"
 # One stable name per host, so a restarted bot re-reads the outbox entries it had not acked.
 OUTBOX_CONSUMER = f"discord-{socket.gethostname()}"
-
-NO_MENTIONS = discord.AllowedMentions.none()
 ANSWERED_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
-# Descriptions of what only Discord has (the command options); the commands' own come
-# from core.commands.COMMAND_DESCRIPTIONS.
-DISCORD_DESCRIPTIONS: dict[str, dict[str, str]] = {
-    "ask.question": {"en": "Your question", "pt-BR": "Sua pergunta"},
-    "model.name": {"en": "Model to switch to", "pt-BR": "Modelo para usar"},
-    "lang.language": {"en": "Language for my messages", "pt-BR": "Idioma das minhas mensagens"},
-    "forget.document": {"en": "Document name or id", "pt-BR": "Nome ou id do documento"},
-}
-_DESCRIPTIONS = {**COMMAND_DESCRIPTIONS, **DISCORD_DESCRIPTIONS}
-_PT_BR_BY_ENGLISH = {texts["en"]: texts["pt-BR"] for texts in _DESCRIPTIONS.values()}
 
-
-def _describe(key: str) -> str:
-    return _DESCRIPTIONS[key]["en"]
-
-
-# Platform update → core types
-
-
-def identity_of(user: discord.abc.User) -> Identity:
-    """The core's view of a Discord user (`dc:<id>`)."""
-    return Identity(Platform.DISCORD, str(user.id), display_name=user.display_name)
-
-
-def chat_of(channel: Any, channel_id: int) -> ChatRef:
-    """The core's view of a channel; a thread is a chat of its own."""
-    is_private = isinstance(channel, discord.DMChannel)
-    return ChatRef(Platform.DISCORD, str(channel_id), is_private=is_private)
+# Platform message → core types
 
 
 def is_addressed_to(message: discord.Message, me: discord.abc.User) -> bool:
@@ -159,352 +114,18 @@ def attachment_of(item: discord.Attachment) -> Attachment:
     )
 
 
-def incoming_from_interaction(interaction: discord.Interaction, command: Command) -> Incoming:
-    """Translate a slash command; the user's Discord locale is the language hint."""
-    return Incoming(
-        user=identity_of(interaction.user),
-        chat=chat_of(interaction.channel, interaction.channel_id or 0),
-        text="",
-        command=command,
-        is_addressed=True,
-        language_hint=str(interaction.locale),
-    )
-
-
-# Core events → Discord messages
-
-
-@contextmanager
-def _as_rate_limited() -> Iterator[None]:
-    """Turn Discord's 429 into the renderer's RateLimited, so it waits and retries."""
-    try:
-        yield
-    except discord.RateLimited as exc:
-        raise RateLimited(exc.retry_after) from exc
-    except discord.HTTPException as exc:
-        if exc.status != 429:
-            raise
-        header = exc.response.headers.get("Retry-After") if exc.response is not None else None
-        raise RateLimited(float(header or DEFAULT_RETRY_AFTER_SECONDS)) from exc
-
-
-class ChannelSink:
-    """Sends pieces to a channel; the first one replies to `reply_to` when given."""
-
-    def __init__(
-        self, channel: discord.abc.Messageable, *, reply_to: discord.Message | None = None
-    ) -> None:
-        self._channel = channel
-        self._reply_to = reply_to
-        self.sent_count = 0
-
-    async def send(self, text: str) -> discord.Message:
-        reference = None
-        if self._reply_to is not None and self.sent_count == 0:
-            reference = self._reply_to.to_reference(fail_if_not_exists=False)
-        with _as_rate_limited():
-            message = await self._channel.send(
-                text,
-                reference=reference,
-                allowed_mentions=NO_MENTIONS,
-            )
-        self.sent_count += 1
-        return message
-
-    async def edit(self, handle: discord.Message | discord.PartialMessage, text: str) -> None:
-        with _as_rate_limited():
-            await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
-
-    async def send_file(self, file_name: str, data: bytes) -> None:
-        """Attach a file (e.g. a transcript) as a message of its own."""
-        with _as_rate_limited():
-            await self._channel.send(file=discord.File(io.BytesIO(data), filename=file_name))
-
-
-class InteractionSink:
-    """Answers a deferred slash command: the first piece fills the deferred response,
-    later pieces are follow-ups."""
-
-    def __init__(self, interaction: discord.Interaction, *, is_ephemeral: bool) -> None:
-        self._interaction = interaction
-        self._is_ephemeral = is_ephemeral
-        self.sent_count = 0
-
-    async def send(self, text: str) -> discord.InteractionMessage | discord.WebhookMessage:
-        with _as_rate_limited():
-            if self.sent_count == 0:
-                message: Any = await self._interaction.edit_original_response(
-                    content=text, allowed_mentions=NO_MENTIONS
-                )
-            else:
-                message = await self._interaction.followup.send(
-                    text, allowed_mentions=NO_MENTIONS, ephemeral=self._is_ephemeral, wait=True
-                )
-        self.sent_count += 1
-        return message
-
-    async def edit(
-        self, handle: discord.InteractionMessage | discord.WebhookMessage, text: str
-    ) -> None:
-        with _as_rate_limited():
-            await handle.edit(content=text, allowed_mentions=NO_MENTIONS)
-
-    async def send_file(self, file_name: str, data: bytes) -> None:
-        """Attach a file as a follow-up to the command."""
-        with _as_rate_limited():
-            await self._interaction.followup.send(
-                file=discord.File(io.BytesIO(data), filename=file_name),
-                ephemeral=self._is_ephemeral,
-            )
-
-
-async def render_events(
-    events: AsyncIterator[Event],
-    sink: ChannelSink | InteractionSink,
-    *,
-    edit_interval_seconds: float = EDIT_INTERVAL_SECONDS,
-    outbox: Outbox | None = None,
-) -> None:
-    """Stream text deltas as throttled edits; each notice goes out as its own message.
-
-    A notice with a `status_key` is remembered in `outbox`, so its job's updates edit it.
-    """
-    reply = StreamingReply(sink, MAX_MESSAGE_CHARS, edit_interval_seconds=edit_interval_seconds)
-    async for event in events:
-        if isinstance(event, TextDelta):
-            await reply.add(event.text)
-        elif isinstance(event, Done):
-            await reply.finish(event.text)
-        elif isinstance(event, Notice):
-            # A partial answer stays as far as it got (without the cursor); then the notice.
-            await reply.finish()
-            notice = StatusSink(sink, None)
-            await StreamingReply(notice, MAX_MESSAGE_CHARS).finish(event.text)
-            if event.file_data:
-                await sink.send_file(event.file_name, event.file_data)
-            if event.status_key and outbox is not None and notice.shown is not None:
-                await outbox.remember_status_message(
-                    Platform.DISCORD, event.status_key, notice.shown
-                )
-
-
-def message_ref(message: discord.Message | discord.PartialMessage) -> str:
-    """`channel_id:message_id`: how the outbox remembers a status message to edit later."""
-    return f"{message.channel.id}:{message.id}"
-
-
-class StatusSink:
-    """A sink whose first piece edits a job's status message, or replaces it if it is gone.
-
-    `shown` is the reference of the message that shows the status afterwards, for the
-    outbox to remember; with no status message to edit, that is the first one sent.
-    """
-
-    def __init__(
-        self, sink: ChannelSink | InteractionSink, status: discord.PartialMessage | None
-    ) -> None:
-        self._sink = sink
-        self._status = status
-        self.shown: str | None = None
-
-    async def send(self, text: str) -> Any:
-        if self.shown is None and self._status is not None:
-            try:
-                await self._sink.edit(self._status, text)
-            except (discord.NotFound, discord.Forbidden) as exc:
-                logger.info("status message %s is gone (%s); sending a new one", self._status, exc)
-                self._status = None
-            else:
-                self.shown = message_ref(self._status)
-                return self._status
-        message = await self._sink.send(text)
-        if self.shown is None:
-            self.shown = message_ref(message)
-        return message
-
-    async def edit(self, handle: Any, text: str) -> None:
-        await self._sink.edit(handle, text)
-
-
-# Slash commands. Each defers at once and hands the rest to AssistantClient.answer_command.
-
-
-def _client(interaction: discord.Interaction) -> AssistantClient:
-    return cast(AssistantClient, interaction.client)
-
-
-@app_commands.describe(question=_describe("ask.question"))
-async def ask(interaction: discord.Interaction, question: str) -> None:
-    """Answers a question, streaming the reply."""
-    await _client(interaction).answer_command(interaction, Command(ASK_COMMAND, question))
-
-
-async def start(interaction: discord.Interaction) -> None:
-    """Greets the user."""
-    await _client(interaction).answer_command(interaction, Command("start"))
-
-
-async def help_(interaction: discord.Interaction) -> None:
-    """Lists the commands."""
-    await _client(interaction).answer_command(interaction, Command("help"))
-
-
-async def reset(interaction: discord.Interaction) -> None:
-    """Forgets this conversation."""
-    await _client(interaction).answer_command(interaction, Command("reset"))
-
-
-async def history(interaction: discord.Interaction) -> None:
-    """Shows what the bot remembers of this conversation."""
-    await _client(interaction).answer_command(interaction, Command("history"))
-
-
-async def model_names(
-    interaction: discord.Interaction, current: str
-) -> list[app_commands.Choice[str]]:
-    """Suggests the configured models that match what was typed so far."""
-    names = _client(interaction).deps.models.choices()
-    matching = [name for name in names if current.lower() in name.lower()]
-    return [app_commands.Choice(name=n, value=n) for n in matching[:MAX_AUTOCOMPLETE_CHOICES]]
-
-
-@app_commands.describe(name=_describe("model.name"))
-@app_commands.autocomplete(name=model_names)
-async def model(interaction: discord.Interaction, name: str | None = None) -> None:
-    """Shows the model in use, or switches to `name`."""
-    await _client(interaction).answer_command(interaction, Command("model", name or ""))
-
-
-@app_commands.describe(language=_describe("lang.language"))
-@app_commands.choices(
-    language=[
-        app_commands.Choice(name="English", value="en"),
-        app_commands.Choice(name="Português (Brasil)", value="pt-BR"),
-    ]
-)
-async def lang(interaction: discord.Interaction, language: str | None = None) -> None:
-    """Shows or sets the language of the bot's messages."""
-    await _client(interaction).answer_command(interaction, Command("lang", language or ""))
-
-
-async def docs(interaction: discord.Interaction) -> None:
-    """Lists the documents learned in this chat."""
-    await _client(interaction).answer_command(interaction, Command("docs"))
-
-
-async def document_names(
-    interaction: discord.Interaction, current: str
-) -> list[app_commands.Choice[str]]:
-    """Suggests this chat's documents whose title or id matches what was typed so far."""
-    client = _client(interaction)
-    scope = scope_for(incoming_from_interaction(interaction, Command("forget", current)))
-    typed = current.strip().lower()
-    matching = [
-        document
-        for document in await client.deps.knowledge.documents.list([scope])
-        if typed in document.title.lower() or document.id.startswith(typed)
-    ]
-    return [
-        app_commands.Choice(name=_choice_name(d.title, d.short_id), value=d.short_id)
-        for d in matching[:MAX_AUTOCOMPLETE_CHOICES]
-    ]
-
-
-def _choice_name(title: str, short_id: str) -> str:
-    """`title [id]`, the title shortened to fit Discord's 100 characters."""
-    suffix = f" [{short_id}]"
-    room = MAX_CHOICE_NAME_CHARS - len(suffix)
-    shown = title if len(title) <= room else title[: room - 1] + "…"
-    return shown + suffix
-
-
-@app_commands.describe(document=_describe("forget.document"))
-@app_commands.autocomplete(document=document_names)
-async def forget(interaction: discord.Interaction, document: str) -> None:
-    """Forgets one document and everything indexed from it."""
-    await _client(interaction).answer_command(interaction, Command("forget", document))
-
-
-async def sources(interaction: discord.Interaction) -> None:
-    """Shows the passages behind the last answer."""
-    await _client(interaction).answer_command(interaction, Command("sources"))
-
-
-@app_commands.describe(document=_describe("forget.document"))
-@app_commands.autocomplete(document=document_names)
-async def summary(interaction: discord.Interaction, document: str = "") -> None:
-    """Shows the summary of a document or video again."""
-    await _client(interaction).answer_command(interaction, Command("summary", document))
-
-
-@app_commands.describe(document=_describe("forget.document"))
-@app_commands.autocomplete(document=document_names)
-async def transcript(interaction: discord.Interaction, document: str = "") -> None:
-    """Shows the timed transcript of a video or audio."""
-    await _client(interaction).answer_command(interaction, Command("transcript", document))
-
-
-@app_commands.describe(document=_describe("forget.document"))
-@app_commands.autocomplete(document=document_names)
-async def retry(interaction: discord.Interaction, document: str) -> None:
-    """Admins: indexes a failed document again."""
-    await _client(interaction).answer_command(interaction, Command("retry", document))
-
-
-SLASH_COMMANDS = {
-    "ask": ask,
-    "start": start,
-    "help": help_,
-    "reset": reset,
-    "history": history,
-    "model": model,
-    "lang": lang,
-    "docs": docs,
-    "forget": forget,
-    "sources": sources,
-    "summary": summary,
-    "transcript": transcript,
-    "retry": retry,
-}
-
-
-def build_commands() -> list[app_commands.Command[Any, ..., None]]:
-    """Fresh slash command objects for one client's tree."""
-    return [
-        app_commands.Command(name=name, description=_describe(name), callback=callback)
-        for name, callback in SLASH_COMMANDS.items()
-    ]
-
-
-class PortugueseDescriptions(app_commands.Translator):
-    """Gives slash commands their pt-BR descriptions, shown to people using Discord in pt-BR."""
-
-    async def translate(
-        self,
-        string: app_commands.locale_str,
-        locale: discord.Locale,
-        context: app_commands.TranslationContextTypes,
-    ) -> str | None:
-        if locale is not discord.Locale.brazil_portuguese:
-            return None
-        return _PT_BR_BY_ENGLISH.get(string.message)
-
-
 # The client
 
 
 class AssistantClient(discord.Client):
     """One Discord connection: slash commands, messages, and outbox delivery."""
 
-    def __init__(
-        self, deps: CoreDeps, *, edit_interval_seconds: float = EDIT_INTERVAL_SECONDS
-    ) -> None:
+    def __init__(self, deps: CoreDeps) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # see the module docstring
         super().__init__(intents=intents, allowed_mentions=NO_MENTIONS)
         self.deps = deps
         self.service = ChatService(deps)
-        self.edit_interval_seconds = edit_interval_seconds
         self.tree = app_commands.CommandTree(self)
         for command in build_commands():
             self.tree.add_command(command)
@@ -548,56 +169,32 @@ class AssistantClient(discord.Client):
         incoming = incoming_from_message(message, self.user)
         if not ChatService.should_answer(incoming):
             return
-        async with message.channel.typing():
-            await render_events(
-                self.service.handle(incoming),
-                ChannelSink(message.channel, reply_to=message),
-                edit_interval_seconds=self.edit_interval_seconds,
-                outbox=self.deps.outbox,
-            )
+        await deliver_events(
+            self.service.handle(incoming),
+            ChannelChat(self, message.channel, reply_to=message),
+            on_status=remember_in(self.deps.outbox, Platform.DISCORD),
+            show_typing=True,
+        )
 
     async def answer_command(self, interaction: discord.Interaction, command: Command) -> None:
         """Defers at once (Discord allows 3 seconds), then renders the answer into the response."""
         is_ephemeral = command.name != ASK_COMMAND
         await interaction.response.defer(thinking=True, ephemeral=is_ephemeral)
-        sink = InteractionSink(interaction, is_ephemeral=is_ephemeral)
-        await render_events(
+        shown = await deliver_events(
             self.service.handle(incoming_from_interaction(interaction, command)),
-            sink,
-            edit_interval_seconds=self.edit_interval_seconds,
-            outbox=self.deps.outbox,
+            InteractionChat(interaction, is_ephemeral=is_ephemeral),
+            on_status=remember_in(self.deps.outbox, Platform.DISCORD),
         )
-        if sink.sent_count == 0:
-            # Nothing to say (an empty answer): drop the "thinking…" placeholder.
+        if not shown:
+            # Nothing to say: drop the "thinking…" placeholder rather than leave it forever.
             await interaction.delete_original_response()
 
     async def deliver(self, outgoing: OutboxMessage) -> None:
-        """Sends a worker's message to its channel; job progress edits its status message.
-
-        Without a remembered status message (a restart, an expired key) or when it was
-        deleted, the text goes out as a new message, which later updates then edit.
-        """
-        outbox = self.deps.outbox
-        remembered = None
-        if outgoing.status_key:
-            remembered = await outbox.status_message(Platform.DISCORD, outgoing.status_key)
+        """Sends a worker's message to its channel; job progress edits its status message."""
         channel = self.get_partial_messageable(int(outgoing.chat.id))
-        sink = StatusSink(ChannelSink(channel), self._status_message(remembered))
-        await StreamingReply(sink, MAX_MESSAGE_CHARS).finish(outgoing.text)
-        if outgoing.status_key and sink.shown is not None and sink.shown != remembered:
-            await outbox.remember_status_message(Platform.DISCORD, outgoing.status_key, sink.shown)
-
-    def _status_message(self, remembered: str | None) -> discord.PartialMessage | None:
-        """The message behind a remembered `channel_id:message_id`, without fetching it."""
-        if not remembered:
-            return None
-        channel_id, _, message_id = remembered.partition(":")
-        try:
-            channel = self.get_partial_messageable(int(channel_id))
-            return channel.get_partial_message(int(message_id))
-        except ValueError:
-            logger.warning("ignoring a malformed status message reference %r", remembered)
-            return None
+        await deliver_outbox_message(
+            ChannelChat(self, channel), self.deps.outbox, Platform.DISCORD, outgoing
+        )
 
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -624,7 +221,8 @@ class AssistantClient(discord.Client):
             if isinstance(target, discord.Message):
                 await target.reply(text, allowed_mentions=NO_MENTIONS)
             elif target.response.is_done():
-                await target.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+                # Deferred: the apology replaces "thinking…", which would otherwise stay.
+                await target.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
             else:
                 await target.response.send_message(text, ephemeral=True)
         except discord.HTTPException:

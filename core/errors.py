@@ -13,3 +13,13 @@ class ReasonedError(Exception):
         self.detail = detail
         # Extra values the message `reason_<reason>` is formatted with (sizes, limits).
         self.values = values
+
+
+def explain(error: ReasonedError, locale: str) -> str:
+    """The user's text for a reasoned failure (`reason_<reason>`, else a generic one)."""
+    from core.i18n import has_text, t
+
+    key = f"reason_{error.reason}"
+    if not has_text(key):
+        key = "reason_internal"
+    return t(key, locale, detail=error.detail, **error.values)

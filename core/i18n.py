@@ -253,6 +253,20 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "I don't know /{command}. Send /help for the list.",
         "pt-BR": "Não conheço /{command}. Envie /help para ver a lista.",
     },
+    "unsupported_content": {
+        "en": "I can't use {what} yet. I understand text, files (PDF, DOCX, text), links, "
+        "videos and voice notes.",
+        "pt-BR": "Ainda não consigo usar {what}. Entendo texto, arquivos (PDF, DOCX, texto), "
+        "links, vídeos e mensagens de voz.",
+    },
+    "content_photo": {"en": "photos", "pt-BR": "fotos"},
+    "content_sticker": {"en": "stickers", "pt-BR": "figurinhas"},
+    "content_animation": {"en": "GIFs", "pt-BR": "GIFs"},
+    "content_location": {"en": "locations", "pt-BR": "localizações"},
+    "content_venue": {"en": "places", "pt-BR": "locais"},
+    "content_contact": {"en": "contacts", "pt-BR": "contatos"},
+    "content_poll": {"en": "polls", "pt-BR": "enquetes"},
+    "content_dice": {"en": "dice", "pt-BR": "dados"},
     "empty_message": {
         "en": "Send me some text and I'll answer.",
         "pt-BR": "Mande um texto que eu respondo.",
@@ -356,6 +370,10 @@ _CATALOG: dict[str, dict[str, str]] = {
     "reason_too_large": {
         "en": "the page is larger than the limit.",
         "pt-BR": "a página passa do limite de tamanho.",
+    },
+    "reason_too_big_for_platform": {
+        "en": "it is too big for bots to download here ({size}; the limit is {limit}).",
+        "pt-BR": "é grande demais para bots baixarem aqui ({size}; o limite é {limit}).",
     },
     "reason_too_many_redirects": {
         "en": "the link redirects too many times.",

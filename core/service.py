@@ -15,6 +15,7 @@ from core.deps import CoreDeps
 from core.i18n import detect_language, normalise_locale, t
 from core.jobs import SUMMARISE_CONVERSATION
 from core.knowledge.answer import sources_block, stream_grounded_answer
+from core.knowledge.base import scope_for
 from core.knowledge.index import EmbeddingModelChanged, Passage
 from core.knowledge.web import find_urls
 from core.llm import classify_failure
@@ -61,6 +62,11 @@ class ChatService:
         is_ask = incoming.command is not None and incoming.command.name == ASK_COMMAND
         if is_ask:
             incoming = replace(incoming, text=incoming.command.args, command=None)
+        if incoming.unsupported:
+            what = ", ".join(t(f"content_{kind}", locale) for kind in incoming.unsupported)
+            yield Notice(t("unsupported_content", locale, what=what))
+            if not (incoming.text.strip() or incoming.attachments or incoming.command):
+                return
         if incoming.command:
             answer = await self._run_command(incoming.command, incoming, user, locale)
             yield answer if isinstance(answer, Notice) else Notice(answer)
@@ -88,6 +94,16 @@ class ChatService:
             return
         async for event in self._answer(incoming, user, locale, is_ask=is_ask):
             yield event
+
+    async def document_choices(self, incoming: Incoming, typed: str) -> list[tuple[str, str]]:
+        """(title, short id) of this chat's documents whose title or id matches `typed`."""
+        wanted = typed.lower()
+        documents = await self.deps.knowledge.documents.list([scope_for(incoming)])
+        return [
+            (document.title, document.short_id)
+            for document in documents
+            if wanted in document.title.lower() or document.id.startswith(wanted)
+        ]
 
     @staticmethod
     def should_answer(incoming: Incoming) -> bool:

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     telegram_webhook_url: str = ""
     telegram_webhook_secret: SecretStr | None = None
     telegram_webhook_port: int = Field(default=8443, gt=0, lt=65536)
+    # A self-hosted Bot API server started with --local: files of any size, read from disk.
+    telegram_local_mode: bool = False
 
     # Discord
     discord_bot_token: SecretStr | None = None

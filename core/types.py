@@ -74,6 +74,8 @@ class Incoming:
     is_addressed: bool = False  # mentioned or replied to, in a group
     language_hint: str | None = None  # the platform's locale for this user, if any
     attachments: tuple[Attachment, ...] = ()
+    # Content sent along that the bot cannot use (e.g. "photo", "sticker"): said so.
+    unsupported: tuple[str, ...] = ()
 
     @property
     def conversation_key(self) -> str:
