@@ -256,7 +256,8 @@ async def deliver_outbox_message(
         await outbox.status_message(platform, message.status_key) if message.status_key else None
     )
     status = messenger.message_at(remembered) if remembered else None
-    reply = StreamingReply(messenger, is_formatted=False, status=status)
+    # Job results carry the model's Markdown (summaries), so they are formatted.
+    reply = StreamingReply(messenger, is_formatted=True, status=status)
     await reply.finish(message.text)
     if message.status_key and reply.first is not None:
         reference = messenger.reference(reply.first)

@@ -37,6 +37,9 @@ GROUP_EDIT_INTERVAL_SECONDS = 4.0
 # "typing…" fades after about 5 seconds, so it is renewed a little sooner.
 TYPING_RENEW_SECONDS = 4.0
 STREAMING_CURSOR = " ▌"
+# Telegram's flood limit in groups: about 20 messages a minute.
+GROUP_MAX_MESSAGES = 20
+GROUP_WINDOW_SECONDS = 60.0
 # Requests that count against no chat's message budget.
 UNTHROTTLED_ENDPOINTS = frozenset({"sendChatAction", "getFile", "getMe", "setMyCommands"})
 
@@ -50,7 +53,11 @@ class ChatRateLimiter(AIORateLimiter):
     """
 
     def __init__(self) -> None:
-        super().__init__(max_retries=1)
+        super().__init__(
+            group_max_rate=GROUP_MAX_MESSAGES,
+            group_time_period=GROUP_WINDOW_SECONDS,
+            max_retries=1,
+        )
 
     async def process_request(
         self,

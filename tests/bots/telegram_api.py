@@ -16,6 +16,7 @@ import json
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -35,10 +36,11 @@ _INT_PARAMS = {"chat_id", "message_id", "message_thread_id", "offset", "limit", 
 
 @dataclass
 class ApiCall:
-    """One request the bot made."""
+    """One request the bot made, and when (monotonic seconds)."""
 
     method: str
     params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -69,6 +71,12 @@ class FakeBotApi:
     reject_entities: bool = False  # answer every formatted send/edit with "can't parse entities"
     # Files the bot may download: file_id → (file_path, bytes).
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    # A server in --local mode: getFile answers with a path under this folder, any size.
+    local_root: Path | None = None
+    # Flood control per group chat: at most this many sends and edits in any window.
+    group_max_messages: int | None = None
+    group_window_seconds: float = 1.0
+    flood_refusals: int = 0
     _failures: dict[str, deque[_Failure]] = field(default_factory=lambda: defaultdict(deque))
     _message_ids: itertools.count = field(default_factory=lambda: itertools.count(10_000))
     _runner: web.AppRunner | None = None
@@ -121,6 +129,9 @@ class FakeBotApi:
         if self._failures[method]:
             failure = self._failures[method].popleft()
             return _error(failure.status, failure.description, failure.retry_after)
+        if self._is_flooding(method, params):
+            self.flood_refusals += 1
+            return _error(429, "Too Many Requests: retry after 1", 1)
         if method == "getUpdates":
             # Long polling that never has news: wait a little so a polling bot does not spin.
             await asyncio.sleep(POLL_WAIT_SECONDS)
@@ -140,12 +151,34 @@ class FakeBotApi:
                 return web.Response(body=data, content_type="application/octet-stream")
         return _error(404, "Not Found")
 
+    def _is_flooding(self, method: str, params: dict[str, Any]) -> bool:
+        """Whether this send or edit breaks the group's flood limit (like Telegram's 20/min)."""
+        chat_id = params.get("chat_id")
+        if self.group_max_messages is None or method not in ("sendMessage", "editMessageText"):
+            return False
+        if not isinstance(chat_id, int) or chat_id > 0:
+            return False
+        since = time.monotonic() - self.group_window_seconds
+        recent = [
+            c
+            for c in self.calls[:-1]
+            if c.at >= since
+            and c.method in ("sendMessage", "editMessageText")
+            and c.params.get("chat_id") == chat_id
+        ]
+        return len(recent) >= self.group_max_messages
+
     def _api_getFile(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
         file_id = params.get("file_id")
         if file_id not in self.files:
             return _error(400, "Bad Request: invalid file_id")
         path, data = self.files[file_id]
-        if len(data) > MAX_DOWNLOAD_BYTES:
+        if self.local_root is not None:
+            local = self.local_root / path
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(data)
+            path = str(local)  # local mode: an absolute path the bot reads itself
+        elif len(data) > MAX_DOWNLOAD_BYTES:
             return _error(400, "Bad Request: file is too big")
         return _ok(
             {

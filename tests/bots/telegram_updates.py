@@ -155,3 +155,55 @@ def file_message(
         extra["caption_entities"] = caption_entities
     chat = group_chat(chat_id) if chat_id is not None else private_chat(user)
     return update(message=message(None, user=user, chat=chat, reply_to=reply_to, **extra))
+
+
+def photo(file_id: str = "photo-1") -> list[dict[str, Any]]:
+    """A `photo` field: the sizes Telegram offers of one picture."""
+    return [
+        {"file_id": f"{file_id}-s", "file_unique_id": f"u-{file_id}-s", "width": 90, "height": 90},
+        {"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 800, "height": 800},
+    ]
+
+
+def video(
+    file_id: str, *, duration: int = 30, file_name: str | None = "clip.mp4"
+) -> dict[str, Any]:
+    """A `video` object."""
+    data: dict[str, Any] = {
+        "file_id": file_id,
+        "file_unique_id": f"unique-{file_id}",
+        "width": 640,
+        "height": 360,
+        "duration": duration,
+        "mime_type": "video/mp4",
+    }
+    return data | ({"file_name": file_name} if file_name else {})
+
+
+def video_note(file_id: str, *, duration: int = 8) -> dict[str, Any]:
+    """A `video_note` object: a round video message."""
+    return {
+        "file_id": file_id,
+        "file_unique_id": f"unique-{file_id}",
+        "length": 240,
+        "duration": duration,
+    }
+
+
+def sticker(file_id: str = "sticker-1") -> dict[str, Any]:
+    """A `sticker` object."""
+    return {
+        "file_id": file_id,
+        "file_unique_id": f"unique-{file_id}",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
+
+
+def mention_entities(text: str) -> list[dict[str, Any]]:
+    """The `mention` entity of `@test_bot` inside `text`."""
+    mention = f"@{BOT_USERNAME}"
+    return [{"type": "mention", "offset": text.index(mention), "length": len(mention)}]

@@ -18,14 +18,9 @@ import httpx
 import openai
 import pytest
 
-from bots.discord_bot import (
-    MAX_MESSAGE_CHARS,
-    AssistantClient,
-    ChannelSink,
-    incoming_from_message,
-    render_events,
-)
-from bots.rendering import STREAMING_CURSOR
+from bots.delivery import deliver_events
+from bots.discord_bot import AssistantClient, incoming_from_message
+from bots.discord_messenger import MAX_MESSAGE_CHARS, STREAMING_CURSOR, ChannelChat
 from core.deps import CoreDeps
 from core.i18n import t
 from core.jobs import INGEST_DOCUMENT
@@ -301,7 +296,7 @@ async def test_error_after_partial_text_keeps_the_partial_reply(
         yield Notice("The model stopped answering.", is_error=True)
 
     channel = client.get_partial_messageable(CHANNEL_ID)
-    await render_events(events(), ChannelSink(channel))
+    await deliver_events(events(), ChannelChat(client, channel))
 
     assert api.contents(CHANNEL_ID) == ["The answer begins", "The model stopped answering."]
 
@@ -316,7 +311,7 @@ async def test_rate_limited_edit_waits_and_retries(client: AssistantClient, api:
 
 
 async def test_failed_handler_logs_and_apologises(client: AssistantClient, api: FakeDiscordApi):
-    api.fail_next("POST", rf"/channels/{DM_CHANNEL_ID}/typing", status=403)
+    api.fail_next("POST", rf"/channels/{DM_CHANNEL_ID}/messages", status=403)
 
     client.dispatch("message", dm_message(client, "hello?"))
 
@@ -324,6 +319,16 @@ async def test_failed_handler_logs_and_apologises(client: AssistantClient, api: 
     assert api.contents(DM_CHANNEL_ID) == [
         "Something went wrong on my side. Your conversation is safe; please try again."
     ]
+
+
+async def test_a_failing_typing_indicator_does_not_stop_the_answer(
+    client: AssistantClient, api: FakeDiscordApi
+):
+    api.fail_next("POST", rf"/channels/{DM_CHANNEL_ID}/typing", status=403)
+
+    await client.on_message(dm_message(client, "hello?"))
+
+    assert api.contents(DM_CHANNEL_ID) == ["echo: hello?"]
 
 
 # Slash commands
@@ -645,7 +650,7 @@ async def test_a_notice_with_a_file_attaches_it(client: AssistantClient, api: Fa
         yield Notice("📝 Transcript attached.", file_name="talk.txt", file_data=b"[0:00] hi\n")
 
     channel = client.get_partial_messageable(CHANNEL_ID)
-    await render_events(events(), ChannelSink(channel))
+    await deliver_events(events(), ChannelChat(client, channel))
 
     posts = api.calls("POST", rf"/channels/{CHANNEL_ID}/messages")
     assert len(posts) == 2

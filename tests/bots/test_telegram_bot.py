@@ -22,18 +22,16 @@ from pydantic import SecretStr
 from telegram import Message, Update
 from telegram.ext import Application
 
-from bots import telegram_bot
+from bots import telegram_bot, telegram_messenger
+from bots.delivery import TypingIndicator, deliver_events
 from bots.telegram_bot import (
-    TelegramSink,
-    TypingIndicator,
-    as_seconds,
     build_application,
     deliver_outbox,
     file_base_url,
-    render_events,
     serve,
-    to_incoming,
 )
+from bots.telegram_incoming import to_incoming
+from bots.telegram_messenger import TelegramChat, as_seconds
 from core.commands import COMMAND_DESCRIPTIONS
 from core.deps import CoreDeps
 from core.i18n import t
@@ -85,7 +83,8 @@ async def application(
     telegram_deps: CoreDeps, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> AsyncIterator[Application]:
     """An initialised application; fails the test if the adapter logged an error."""
-    monkeypatch.setattr(telegram_bot, "EDIT_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(telegram_messenger, "PRIVATE_EDIT_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(telegram_messenger, "GROUP_EDIT_INTERVAL_SECONDS", 0.0)
     app = build_application(telegram_deps)
     await app.initialize()
     yield app
@@ -147,10 +146,10 @@ async def test_incoming_carries_identity_chat_and_language(application: Applicat
 async def test_typing_indicator_is_renewed_until_stopped(
     application: Application, telegram_api: FakeBotApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(telegram_bot, "TYPING_RENEW_SECONDS", 0.02)
+    monkeypatch.setattr(TelegramChat, "typing_interval_seconds", 0.02)
     message = Message.de_json(updates.message("hi"), application.bot)
 
-    async with TypingIndicator(application.bot, message):
+    async with TypingIndicator(TelegramChat.answering(message), is_active=True):
         await wait_for(lambda: len(telegram_api.calls_to("sendChatAction")) >= 3)
     sent = len(telegram_api.calls_to("sendChatAction"))
     await asyncio.sleep(0.1)
@@ -305,7 +304,8 @@ async def test_long_answer_is_split_with_code_blocks_intact(
     monkeypatch: pytest.MonkeyPatch,
     rejects_formatting: bool,
 ) -> None:
-    monkeypatch.setattr(telegram_bot, "EDIT_INTERVAL_SECONDS", 0.05)  # ~1000 words: fewer edits
+    # ~1000 words: fewer edits
+    monkeypatch.setattr(telegram_messenger, "PRIVATE_EDIT_INTERVAL_SECONDS", 0.05)
     telegram_api.reject_entities = rejects_formatting
     chat_model.reply = long_answer_with_code()
     assert len(chat_model.reply) > 2 * 4096
@@ -383,10 +383,10 @@ async def test_formatting_refused_once_is_retried_plain(
 async def test_an_edit_that_changes_nothing_is_not_an_error(
     application: Application, telegram_api: FakeBotApi
 ) -> None:
-    sink = TelegramSink(application.bot, ALICE["id"], is_formatted=True)
-    handle = await sink.send("Same **text**")
+    chat = TelegramChat(application.bot, ALICE["id"])
+    handle = await chat.send("Same **text**", is_formatted=True)
 
-    await sink.edit(handle, "Same **text**")
+    await chat.edit(handle, "Same **text**", is_formatted=True)
 
     [edit] = telegram_api.calls_to("editMessageText")
     assert edit["text"] == "Same text"
@@ -421,7 +421,7 @@ async def test_error_notice_after_partial_text_keeps_the_partial_message(
         yield TextDelta("answer")
         yield Notice("The model went away.", is_error=True)
 
-    await render_events(events(), message)
+    await deliver_events(events(), TelegramChat.answering(message))
 
     assert telegram_api.texts_in(ALICE["id"]) == ["Partial answer", "The model went away."]
 
@@ -429,11 +429,11 @@ async def test_error_notice_after_partial_text_keeps_the_partial_message(
 async def test_a_failing_typing_indicator_keeps_trying(
     application: Application, telegram_api: FakeBotApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(telegram_bot, "TYPING_RENEW_SECONDS", 0.02)
+    monkeypatch.setattr(TelegramChat, "typing_interval_seconds", 0.02)
     telegram_api.fail_next("sendChatAction", status=400, description="Bad Request: chat not found")
     message = Message.de_json(updates.message("hi"), application.bot)
 
-    async with TypingIndicator(application.bot, message):
+    async with TypingIndicator(TelegramChat.answering(message), is_active=True):
         await wait_for(lambda: len(telegram_api.calls_to("sendChatAction")) >= 2)
 
 
@@ -596,9 +596,8 @@ async def test_a_file_the_bot_api_will_not_serve_gets_a_clear_message(
 
     await feed(application, updates.document_message(document))
 
-    assert telegram_api.texts_in(ALICE["id"]) == [
-        t("doc_too_large", "en", name="huge.pdf", size="> 20.0 MB", limit="20.0 MB")
-    ]
+    [refusal] = telegram_api.texts_in(ALICE["id"])
+    assert "huge.pdf" in refusal and "> 20.0 MB" in refusal and "limit is 20.0 MB" in refusal
     assert telegram_api.calls_to("download") == []
     assert await documents_in(no_documents) == []
     assert any("self-hosted Bot API server" in r.getMessage() for r in caplog.records)
@@ -717,7 +716,7 @@ async def test_private_voice_note_is_downloaded_and_answered(
 @asynccontextmanager
 async def delivering(deps: CoreDeps, app: Application) -> AsyncIterator[None]:
     """Run the outbox consumer for the block."""
-    consumer = asyncio.create_task(deliver_outbox(deps, app.bot))
+    consumer = asyncio.create_task(deliver_outbox(deps, app))
     try:
         yield
     finally:
@@ -862,8 +861,219 @@ async def test_a_notice_with_a_file_sends_the_file(
     async def events() -> AsyncIterator[Event]:
         yield Notice("📝 Transcript attached.", file_name="talk.txt", file_data=b"[0:00] hi\n")
 
-    await render_events(events(), message)
+    await deliver_events(events(), TelegramChat.answering(message))
 
     assert telegram_api.texts_in(ALICE["id"]) == ["📝 Transcript attached."]
     [sent] = telegram_api.calls_to("sendDocument")
     assert sent["chat_id"] == ALICE["id"]
+
+
+# --- regressions found with real clients (issue 8) ----------------------------------------
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+async def test_a_long_answer_with_emoji_fits_telegrams_utf16_limit(
+    application: Application, telegram_api: FakeBotApi, chat_model: EchoChatModel
+) -> None:
+    paragraphs = [f"Step {i} 🎉🚀 " + "😀 emoji make it longer " * 8 for i in range(50)]
+    chat_model.reply = "\n\n".join(paragraphs)
+    assert utf16_units(chat_model.reply) > 2 * 4096
+
+    await feed(application, updates.private_message("celebrate with me"))
+
+    messages = telegram_api.texts_in(ALICE["id"])
+    assert len(messages) >= 3
+    assert all(utf16_units(text) <= 4096 for text in messages)
+    assert not any("▌" in text or text == t("error_generic", "en") for text in messages)
+    assert " ".join(" ".join(messages).split()) == " ".join(chat_model.reply.split())
+
+
+@pytest.mark.parametrize("rejects_formatting", [False, True])
+async def test_indented_code_split_across_messages_keeps_its_indentation(
+    application: Application,
+    telegram_api: FakeBotApi,
+    chat_model: EchoChatModel,
+    monkeypatch: pytest.MonkeyPatch,
+    rejects_formatting: bool,
+) -> None:
+    monkeypatch.setattr(telegram_messenger, "PRIVATE_EDIT_INTERVAL_SECONDS", 0.05)
+    telegram_api.reject_entities = rejects_formatting
+    code = "\n".join(
+        f"    if x > {i}:\n        return compute_value_{i:03d}(x)" for i in range(150)
+    )
+    chat_model.reply = f"Here:\n\n```python\n{code}\n```"
+
+    await feed(application, updates.private_message("write nested code"))
+
+    shown = [line for text in telegram_api.texts_in(ALICE["id"]) for line in text.splitlines()]
+    code_lines = [line for line in shown if "compute_value_" in line or line.startswith("    if")]
+    assert code_lines == code.splitlines()
+
+
+async def test_photo_with_caption_answers_the_caption_and_says_why_not_the_photo(
+    application: Application, telegram_api: FakeBotApi
+) -> None:
+    payload = updates.update(
+        message=updates.message(None, photo=updates.photo(), caption="what a view")
+    )
+
+    await feed(application, payload)
+
+    what = t("content_photo", "en")
+    assert telegram_api.texts_in(ALICE["id"]) == [
+        t("unsupported_content", "en", what=what),
+        "echo: what a view",
+    ]
+
+
+async def test_a_sticker_alone_gets_a_short_reason(
+    application: Application, telegram_api: FakeBotApi
+) -> None:
+    await feed(
+        application, updates.update(message=updates.message(None, sticker=updates.sticker()))
+    )
+
+    what = t("content_sticker", "en")
+    assert telegram_api.texts_in(ALICE["id"]) == [t("unsupported_content", "en", what=what)]
+
+
+async def test_caption_mentioning_the_bot_in_a_group_is_answered(
+    application: Application, telegram_api: FakeBotApi
+) -> None:
+    caption = "@test_bot is this place nice?"
+    payload = updates.group_message(
+        None,  # type: ignore[arg-type]
+        photo=updates.photo(),
+        caption=caption,
+        caption_entities=updates.mention_entities(caption),
+    )
+
+    await feed(application, payload)
+
+    assert telegram_api.texts_in(GROUP_ID)[-1] == "echo: is this place nice?"
+
+
+async def test_a_photo_in_a_group_not_for_the_bot_gets_no_reply(
+    application: Application, telegram_api: FakeBotApi
+) -> None:
+    await feed(application, updates.group_message(None, photo=updates.photo()))  # type: ignore[arg-type]
+
+    assert telegram_api.texts_in(GROUP_ID) == []
+
+
+async def test_videos_are_learned_and_video_notes_are_heard(application: Application) -> None:
+    clip = Message.de_json(
+        updates.message(None, video=updates.video("clip-1"), caption="our talk"), application.bot
+    )
+    note = Message.de_json(
+        updates.message(None, video_note=updates.video_note("note-1")), application.bot
+    )
+
+    clip_incoming = to_incoming(clip, application.bot)
+    note_incoming = to_incoming(note, application.bot)
+
+    assert clip_incoming is not None and note_incoming is not None
+    [video] = clip_incoming.attachments
+    assert (video.file_name, video.mime_type, video.is_voice) == ("clip.mp4", "video/mp4", False)
+    assert clip_incoming.text == "our talk"
+    [voice] = note_incoming.attachments
+    assert (voice.mime_type, voice.is_voice, voice.duration_seconds) == ("video/mp4", True, 8.0)
+
+
+async def test_a_service_message_is_still_ignored(
+    application: Application, telegram_api: FakeBotApi
+) -> None:
+    joined = updates.group_message(None, new_chat_members=[BRUNO])  # type: ignore[arg-type]
+
+    await feed(application, joined)
+
+    assert telegram_api.calls_to("sendMessage") == []
+
+
+async def test_a_retry_after_mid_stream_holds_for_the_final_edit(
+    application: Application, telegram_api: FakeBotApi
+) -> None:
+    telegram_api.fail_next(
+        "editMessageText", status=429, description="Too Many Requests: retry after 1", retry_after=1
+    )
+
+    await feed(application, updates.private_message("one two three four five six"))
+
+    edits = [c for c in telegram_api.calls if c.method == "editMessageText"]
+    refused_at, *later = [c.at for c in edits]
+    assert later and all(at - refused_at >= 1.0 for at in later), "no edit inside the wait"
+    assert telegram_api.texts_in(ALICE["id"]) == ["echo: one two three four five six"]
+
+
+async def test_many_questions_in_a_group_stay_within_its_flood_limit(
+    telegram_deps: CoreDeps, telegram_api: FakeBotApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Telegram's rule is about 20 messages a minute per group; here, scaled down in time.
+    monkeypatch.setattr(telegram_messenger, "GROUP_MAX_MESSAGES", 4)
+    monkeypatch.setattr(telegram_messenger, "GROUP_WINDOW_SECONDS", 1.0)
+    monkeypatch.setattr(telegram_messenger, "GROUP_EDIT_INTERVAL_SECONDS", 0.0)
+    telegram_api.group_max_messages = 8  # the limiter's bucket may burst a little
+    app = build_application(telegram_deps)
+    await app.initialize()
+    try:
+        questions = [updates.group_mention(f"question {i} please answer") for i in range(5)]
+        await asyncio.gather(*(feed(app, question) for question in questions))
+    finally:
+        await app.shutdown()
+
+    assert telegram_api.flood_refusals == 0
+    answers = telegram_api.texts_in(GROUP_ID)
+    assert sorted(answers) == sorted(f"echo: question {i} please answer" for i in range(5))
+
+
+async def test_typing_is_not_counted_against_a_groups_budget(telegram_deps: CoreDeps) -> None:
+    app = build_application(telegram_deps)
+    limiter = app.bot.rate_limiter
+    assert isinstance(limiter, telegram_messenger.ChatRateLimiter)
+    calls: list[str] = []
+
+    async def record(*_args: Any, **_kwargs: Any) -> bool:
+        calls.append("typing")
+        return True
+
+    for _ in range(50):  # far past the group budget: none of it waits
+        await limiter.process_request(record, (), {}, "sendChatAction", {"chat_id": GROUP_ID}, None)
+    assert len(calls) == 50
+
+
+async def test_bare_lang_shows_the_language(
+    application: Application, telegram_api: FakeBotApi
+) -> None:
+    await feed(application, updates.command("/lang"))
+
+    [answer] = telegram_api.texts_in(ALICE["id"])
+    assert answer != t("error_generic", "en")
+    assert "en" in answer
+
+
+async def test_local_mode_reads_files_from_the_servers_folder(
+    telegram_deps: CoreDeps,
+    telegram_api: FakeBotApi,
+    no_documents: CoreDeps,
+    tmp_path: Path,
+) -> None:
+    telegram_api.local_root = tmp_path  # no 20 MB cap there: getFile gives a path on disk
+    big = NOTES * 1000
+    telegram_api.add_file("big-1", big, file_name="big.txt")
+    settings = telegram_deps.settings.model_copy(update={"telegram_local_mode": True})
+    app = build_application(replace(telegram_deps, settings=settings))
+    await app.initialize()
+    try:
+        document = updates.document("big-1", file_name="big.txt", file_size=len(big))
+        await feed(app, updates.document_message(document))
+    finally:
+        await app.shutdown()
+
+    assert telegram_api.calls_to("download") == [], "read from disk, not over HTTP"
+    [status] = telegram_api.texts_in(ALICE["id"])
+    assert status == t("doc_received", "en", name="big.txt")
+    [(_id, title, _state)] = await documents_in(no_documents)
+    assert title == "big.txt"
