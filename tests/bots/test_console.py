@@ -1,13 +1,18 @@
-"""The terminal chat's own parsing: `/upload PATH` and `/voice PATH` become attachments."""
+"""The terminal chat: `/upload PATH` and `/voice PATH` become attachments; answers print
+as they stream, on the same delivery layer as the bots."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
-from bots.console import ConsoleInputError, parse_line
+from bots.console import ConsoleInputError, answer, parse_line
+from core.i18n import t
+from core.service import ChatService
 from core.types import ChatRef, Identity, Platform
+from tests.fakes import EchoChatModel
 
 ME = Identity(Platform.CONSOLE, "alice", display_name="alice")
 CHAT = ChatRef(Platform.CONSOLE, "alice", is_private=True)
@@ -49,3 +54,31 @@ def test_voice_of_a_missing_file_says_so(tmp_path: Path) -> None:
 def test_voice_without_a_path_shows_its_usage() -> None:
     with pytest.raises(ConsoleInputError, match=r"Usage: /voice PATH"):
         parse_line("/voice", ME, CHAT)
+
+
+async def test_a_streamed_answer_prints_once_as_it_grows(service: ChatService) -> None:
+    stdout = io.StringIO()
+
+    await answer(service, parse_line("hello there", ME, CHAT), stdout)
+
+    assert stdout.getvalue() == "echo: hello there\n"
+
+
+async def test_notices_and_answers_print_on_their_own_lines(
+    service: ChatService, chat_model: EchoChatModel
+) -> None:
+    stdout = io.StringIO()
+    chat_model.reply = "Line one.\n\nLine two."
+
+    await answer(service, parse_line("/help", ME, CHAT), stdout)
+    await answer(service, parse_line("go", ME, CHAT), stdout)
+
+    assert stdout.getvalue() == t("help", "en") + "\nLine one.\n\nLine two.\n"
+
+
+async def test_bare_lang_answers_instead_of_crashing(service: ChatService) -> None:
+    stdout = io.StringIO()
+
+    await answer(service, parse_line("/lang", ME, CHAT), stdout)
+
+    assert "en" in stdout.getvalue() and t("error_generic", "en") not in stdout.getvalue()

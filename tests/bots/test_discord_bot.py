@@ -25,6 +25,7 @@ from core.deps import CoreDeps
 from core.i18n import t
 from core.jobs import INGEST_DOCUMENT
 from core.outbox import CONSUMER_GROUP, stream_key
+from core.service import ChatService
 from core.types import ChatRef, Event, Notice, OutboxMessage, Platform, TextDelta
 from tests.bots.discord_api import FakeDiscordApi
 from tests.bots.discord_payloads import (
@@ -655,3 +656,31 @@ async def test_a_notice_with_a_file_attaches_it(client: AssistantClient, api: Fa
     posts = api.calls("POST", rf"/channels/{CHANNEL_ID}/messages")
     assert len(posts) == 2
     assert api.contents(CHANNEL_ID)[0] == "📝 Transcript attached."
+
+
+# Regressions found with real clients (issue 8)
+
+
+async def test_bare_lang_shows_the_language(client: AssistantClient, api: FakeDiscordApi):
+    await slash(client, api, "lang")
+
+    [answer] = api.contents(DM_CHANNEL_ID)
+    assert answer != t("error_generic", "en") and "en" in answer
+
+
+async def test_a_command_failing_after_the_defer_replaces_thinking_with_an_apology(
+    client: AssistantClient, api: FakeDiscordApi, monkeypatch: pytest.MonkeyPatch
+):
+    async def broken(self: Any, incoming: Any) -> AsyncIterator[Event]:
+        raise RuntimeError("a bug in the core")
+        yield  # an async generator, like the real one
+
+    monkeypatch.setattr(ChatService, "handle", broken)
+
+    interaction = await slash(client, api, "history")
+
+    (deferred,) = callbacks(api, interaction)
+    assert deferred["type"] == 5  # "thinking…"
+    assert api.calls("PATCH", r"/webhooks/.+/messages/@original")
+    assert not api.calls("POST", r"/webhooks/.+"), "no follow-up: the original is edited"
+    assert api.contents(DM_CHANNEL_ID) == [t("error_generic", "en")]
