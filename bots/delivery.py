@@ -82,6 +82,7 @@ class StreamingReply:
     _text: str = ""
     _sent: list[tuple[Any, str]] = field(default_factory=list)
     _next_edit_at: float = 0.0
+    _flood_until: float = 0.0  # flood control asked us to wait until then
 
     @property
     def first(self) -> Any | None:
@@ -95,9 +96,9 @@ class StreamingReply:
             try:
                 await self._render(self._text, with_cursor=True)
             except RateLimited as exc:
-                self._wait_at_least(exc.retry_after_seconds)
+                self._hold(exc.retry_after_seconds)
                 return
-            self._wait_at_least(self.messenger.edit_interval_seconds)
+            self._next_edit_at = time.monotonic() + self.messenger.edit_interval_seconds
 
     async def finish(self, final_text: str | None = None) -> None:
         """Show the complete text, after any wait flood control asked for."""
@@ -107,17 +108,19 @@ class StreamingReply:
             return
         for attempt in range(MAX_FINAL_ATTEMPTS):
             # A 429 seen mid-stream still holds: the final edit must not break it.
-            await asyncio.sleep(max(0.0, self._next_edit_at - time.monotonic()))
+            await asyncio.sleep(max(0.0, self._flood_until - time.monotonic()))
             try:
                 await self._render(text)
                 return
             except RateLimited as exc:
                 if attempt == MAX_FINAL_ATTEMPTS - 1:
                     raise
-                self._wait_at_least(exc.retry_after_seconds)
+                self._hold(exc.retry_after_seconds)
 
-    def _wait_at_least(self, seconds: float) -> None:
-        self._next_edit_at = time.monotonic() + seconds
+    def _hold(self, seconds: float) -> None:
+        """Send nothing more for `seconds`, as the platform asked."""
+        self._flood_until = time.monotonic() + seconds
+        self._next_edit_at = max(self._next_edit_at, self._flood_until)
 
     async def _render(self, text: str, *, with_cursor: bool = False) -> None:
         messenger = self.messenger
