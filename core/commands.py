@@ -91,7 +91,7 @@ async def model(ctx: CommandContext) -> str:
 async def lang(ctx: CommandContext) -> str:
     """Shows or sets the language of UI strings."""
     if not ctx.args:
-        return t("lang_current", ctx.locale, locale=ctx.locale)
+        return t("lang_current", ctx.locale, language=ctx.locale)
     locale = normalise_locale(ctx.args)
     if locale not in SUPPORTED_LOCALES:
         return t("lang_unknown", ctx.locale)

@@ -241,8 +241,8 @@ _CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "Não conheço o modelo {model}. Disponíveis: {choices}",
     },
     "lang_current": {
-        "en": "Language: {locale}. Set it with /lang en or /lang pt-BR.",
-        "pt-BR": "Idioma: {locale}. Defina com /lang en ou /lang pt-BR.",
+        "en": "Language: {language}. Set it with /lang en or /lang pt-BR.",
+        "pt-BR": "Idioma: {language}. Defina com /lang en ou /lang pt-BR.",
     },
     "lang_set": {"en": "I'll use English.", "pt-BR": "Vou usar português."},
     "lang_unknown": {

@@ -12,6 +12,7 @@ from langchain_core.messages import SystemMessage
 from core.deps import CoreDeps
 from core.service import ChatService
 from core.types import Done, Notice, TextDelta
+from core.users import UserStore
 from tests.factories import collect, in_group, private, reply_text, streamed
 from tests.fakes import EchoChatModel
 
@@ -156,6 +157,14 @@ async def test_lang_command_overrides_detection(service: ChatService) -> None:
     )
 
 
+async def test_bare_lang_shows_the_current_language(service: ChatService) -> None:
+    shown = reply_text(await collect(service.handle(private("ana", command="lang"))))
+    assert shown == "Language: en. Set it with /lang en or /lang pt-BR."
+    await collect(service.handle(private("ana", command="lang", args="pt-BR")))
+    shown = reply_text(await collect(service.handle(private("ana", command="lang"))))
+    assert shown.startswith("Idioma: pt-BR.")
+
+
 async def test_unknown_command_and_empty_message(service: ChatService) -> None:
     assert "/help" in reply_text(
         await collect(service.handle(private("ana", command="frobnicate")))
@@ -191,6 +200,14 @@ async def test_admin_ids_become_admins(service: ChatService, deps: CoreDeps) -> 
     await collect(service.handle(in_group("1", "-100", command="help")))
     record = await deps.users.touch(in_group("1", "-100").user)
     assert record.is_admin
+
+
+async def test_an_id_removed_from_admin_ids_is_no_longer_admin(deps: CoreDeps) -> None:
+    admin = in_group("1", "-100").user
+    assert (await deps.users.touch(admin)).is_admin
+    demoted = UserStore(deps.pool, admin_ids=[])
+    assert not (await demoted.touch(admin)).is_admin
+    assert not (await deps.users.touch(in_group("2", "-100").user)).is_admin
 
 
 async def test_concurrent_messages_keep_every_turn(service: ChatService, deps: CoreDeps) -> None:
