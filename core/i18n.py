@@ -286,6 +286,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "Something went wrong on my side. Your conversation is safe; please try again.",
         "pt-BR": "Algo deu errado do meu lado. Sua conversa está salva; tente de novo.",
     },
+    "answer_empty": {
+        "en": "I have no answer to that; try rephrasing.",
+        "pt-BR": "Não tenho resposta para isso; tente reformular.",
+    },
     "doc_received": {
         "en": "📄 Got {name}. Indexing it now; this message will show the progress.",
         "pt-BR": "📄 Recebi {name}. Estou indexando; esta mensagem mostra o andamento.",

@@ -17,7 +17,7 @@ from core.jobs import SUMMARISE_CONVERSATION
 from core.knowledge.answer import sources_block, stream_grounded_answer
 from core.knowledge.index import EmbeddingModelChanged, Passage
 from core.knowledge.web import find_urls
-from core.llm import classify_failure
+from core.llm import ModelFailure, classify_failure, within_deadline
 from core.media.transcription import TranscriptionError
 from core.memory import Conversation, new_turn
 from core.types import Attachment, Command, Done, Event, Incoming, Notice, TextDelta
@@ -154,18 +154,29 @@ class ChatService:
             yield Notice(t("kb_not_found", locale))
             return
         parts: list[str] = []
+        unsent = ""  # whitespace waits for visible text, so a blank answer shows nothing
+        stream = self._stream(incoming, user, locale, conversation, passages)
         try:
-            async for chunk in self._stream(incoming, user, locale, conversation, passages):
-                if chunk:
-                    parts.append(chunk)
-                    yield TextDelta(chunk)
+            async for chunk in within_deadline(stream, deps.settings.llm_timeout_seconds):
+                parts.append(chunk)
+                unsent += chunk
+                if unsent.strip():
+                    yield TextDelta(unsent)
+                    unsent = ""
         except Exception as exc:
             # The conversation is left as it was: a failed turn is not remembered.
             failure = classify_failure(exc)
-            logger.warning("model call failed for %s (%s): %r", key, failure, exc, exc_info=True)
+            if failure is ModelFailure.GENERIC:  # not a model outage: a bug to fix
+                logger.exception("model call failed for %s", key)
+            else:
+                logger.warning("model call failed for %s (%s): %r", key, failure, exc)
             yield Notice(t(f"error_{failure.value}", locale), is_error=True)
             return
         answer = "".join(parts).strip()
+        if not answer:
+            # Nothing to show and nothing worth remembering: ask for another wording.
+            yield Notice(t("answer_empty", locale), is_error=True)
+            return
         await self._remember(incoming, locale, conversation, answer, passages)
         if passages:
             sources = sources_block(answer, passages, t("kb_sources", locale), incoming.text)
