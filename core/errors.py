@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.i18n import has_text, t
+
 
 class ReasonedError(Exception):
     """A failure the user should hear about: `reason` picks the message (`reason_<reason>`
@@ -13,3 +15,11 @@ class ReasonedError(Exception):
         self.detail = detail
         # Extra values the message `reason_<reason>` is formatted with (sizes, limits).
         self.values = values
+
+
+def explain(error: ReasonedError, locale: str) -> str:
+    """What the user is told about `error`; a reason without a message reads as ours."""
+    key = f"reason_{error.reason}"
+    if not has_text(key):
+        return t("reason_internal", locale)
+    return t(key, locale, detail=error.detail, **error.values)

@@ -12,6 +12,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 from core.chat import stream_answer
 from core.commands import COMMANDS, CommandContext
 from core.deps import CoreDeps
+from core.errors import explain
 from core.i18n import detect_language, normalise_locale, t
 from core.jobs import SUMMARISE_CONVERSATION
 from core.knowledge.answer import sources_block, stream_grounded_answer
@@ -89,6 +90,11 @@ class ChatService:
         async for event in self._answer(incoming, user, locale, is_ask=is_ask):
             yield event
 
+    async def document_choices(self, incoming: Incoming, typed: str) -> list[tuple[str, str]]:
+        """(title, short id) of this chat's documents matching what was typed, to pick from."""
+        documents = await self.deps.knowledge.retrieval.matching(incoming, typed)
+        return [(document.title, document.short_id) for document in documents]
+
     @staticmethod
     def should_answer(incoming: Incoming) -> bool:
         """Private chats always; groups only when addressed by mention, reply or command."""
@@ -123,17 +129,16 @@ class ChatService:
 
     async def _learn(self, incoming: Incoming, locale: str) -> AsyncIterator[Event]:
         """Files and links become documents; each gets a status message that jobs update."""
-        knowledge = self.deps.knowledge
-        intakes = [partial(knowledge.add_file, incoming, a, locale) for a in incoming.attachments]
-        intakes += [
-            partial(knowledge.add_url, incoming, u, locale) for u in find_urls(incoming.text)
-        ]
-        for intake in intakes:
-            notice = await intake()
+        intake = self.deps.knowledge.intake
+        links = await intake.expand_playlists(find_urls(incoming.text))
+        takes = [partial(intake.add_file, incoming, a, locale) for a in incoming.attachments]
+        takes += [partial(intake.add_url, incoming, link, locale) for link in links]
+        for take in takes:
+            notice = await take()
             yield notice
             # Only now, with the status message shown, may the job start editing it.
             if notice.status_key:
-                await knowledge.start_indexing(notice.status_key, incoming, locale)
+                await intake.start_indexing(notice.status_key, incoming, locale)
 
     async def _answer(
         self, incoming: Incoming, user: UserRecord, locale: str, *, is_ask: bool
@@ -141,15 +146,16 @@ class ChatService:
         deps = self.deps
         key = incoming.conversation_key
         conversation = await deps.memory.load(key)
+        retrieval = deps.knowledge.retrieval
         try:
-            passages = await deps.knowledge.evidence(incoming, incoming.text)
+            passages = await retrieval.evidence(incoming, incoming.text)
         except EmbeddingModelChanged as exc:
             logger.error("knowledge base unusable: %s", exc)
             if is_ask:
-                yield Notice(t("kb_reindex_needed", locale), is_error=True)
+                yield Notice(explain(exc, locale), is_error=True)
                 return
             passages = []
-        if is_ask and not passages and await deps.knowledge.has_documents(incoming):
+        if is_ask and not passages and await retrieval.has_documents(incoming):
             # /ask means "from my documents": say so rather than answer from general knowledge.
             yield Notice(t("kb_not_found", locale))
             return
@@ -220,7 +226,7 @@ class ChatService:
         result = await deps.memory.append(
             key, new_turn("human", incoming.text), new_turn("ai", answer)
         )
-        await deps.knowledge.remember_sources(key, passages)
+        await deps.knowledge.retrieval.remember_sources(key, passages)
         if result.needs_summary:
             await deps.jobs.defer(
                 SUMMARISE_CONVERSATION,

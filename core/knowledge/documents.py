@@ -10,11 +10,21 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from core.types import Incoming
+
 DOCUMENT_COLUMNS = """
     id, scope, added_by, title, kind, file_name, mime_type, source_url, size_bytes,
     content_hash, status, error, page_count, chunk_count, language, summary,
     suggested_questions, embedding_model, created_at, updated_at, transcript_key
 """
+
+# Kinds indexed from a transcript (heard, or captions), not from extracted text.
+MEDIA_KINDS = frozenset({"video", "audio"})
+
+
+def scope_for(incoming: Incoming) -> str:
+    """Private chats teach the user's own knowledge; groups teach the group's."""
+    return incoming.user.key if incoming.chat.is_private else incoming.chat.key
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,10 @@ class Document:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     transcript_key: str | None = None  # media: the shared transcript this came from
+
+    @property
+    def is_media(self) -> bool:
+        return self.kind in MEDIA_KINDS
 
     @property
     def short_id(self) -> str:

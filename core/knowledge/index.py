@@ -19,6 +19,7 @@ from langchain_postgres.v2.hybrid_search_config import reciprocal_rank_fusion
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import sqlalchemy_url
+from core.errors import ReasonedError
 from core.knowledge.splitting import ChunkDraft
 
 TABLE = "knowledge_chunks"
@@ -28,12 +29,13 @@ CANDIDATES_PER_RESULT = 4
 RRF_K = 60
 
 
-class EmbeddingModelChanged(Exception):
+class EmbeddingModelChanged(ReasonedError):
     """The configured embedding model is not the one the stored chunks were embedded with."""
 
     def __init__(self, recorded: str, configured: str) -> None:
         super().__init__(
-            f"chunks were embedded with {recorded}, EMBEDDINGS_* now says {configured}"
+            "reindex_needed",
+            f"chunks were embedded with {recorded}, EMBEDDINGS_* now says {configured}",
         )
         self.recorded = recorded
         self.configured = configured
