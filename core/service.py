@@ -59,8 +59,9 @@ class ChatService:
             said = said.replace(link, " ")
         user = await self.deps.users.touch(incoming.user, detected_locale=detect_language(said))
         locale = self.resolve_locale(user, incoming)
-        is_ask = incoming.command is not None and incoming.command.name == ASK_COMMAND
-        if is_ask:
+        is_ask = False
+        if incoming.command is not None and incoming.command.name == ASK_COMMAND:
+            is_ask = True
             incoming = replace(incoming, text=incoming.command.args, command=None)
         if incoming.command:
             answer = await self._run_command(incoming.command, incoming, user, locale)

@@ -67,6 +67,11 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# `DocumentStore.list` shadows the builtin in the class's annotations.
+Strings = list[str]
+Documents = list[Document]
+
+
 class DocumentStore:
     """Document rows and their original bytes; every query is scoped."""
 
@@ -130,7 +135,7 @@ class DocumentStore:
             row = await cur.fetchone()
         return bytes(row[0]) if row else b""
 
-    async def list(self, scopes: list[str]) -> list[Document]:
+    async def list(self, scopes: Strings) -> Documents:
         """Documents of these scopes, newest first."""
         async with self._pool.connection() as conn:
             cur = conn.cursor(row_factory=class_row(Document))
@@ -141,7 +146,7 @@ class DocumentStore:
             )
             return await cur.fetchall()
 
-    async def find(self, scopes: list[str], reference: str) -> list[Document]:
+    async def find(self, scopes: Strings, reference: str) -> Documents:
         """Documents whose id starts with, or title or file name contains, `reference`."""
         pattern = reference.strip().lower()
         if not pattern:
@@ -161,7 +166,7 @@ class DocumentStore:
             )
             return await cur.fetchall()
 
-    async def ready_ids(self, scope: str) -> list[str]:
+    async def ready_ids(self, scope: str) -> Strings:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT id FROM documents WHERE scope = %s AND status = 'ready'", (scope,)
@@ -173,7 +178,7 @@ class DocumentStore:
         async with self._pool.connection() as conn:
             await conn.execute("DELETE FROM documents WHERE id = %s", (document_id,))
 
-    async def requeue_all(self) -> list[str]:
+    async def requeue_all(self) -> Strings:
         """Mark every document queued for re-indexing; returns their ids."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(
@@ -228,7 +233,7 @@ class DocumentStore:
                 (transcript_key, document_id),
             )
 
-    async def set_summary(self, document_id: str, summary: str, questions: list[str]) -> None:
+    async def set_summary(self, document_id: str, summary: str, questions: Strings) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
                 "UPDATE documents SET summary = %s, suggested_questions = %s WHERE id = %s",
