@@ -27,6 +27,8 @@ PLAYLIST_MAX_ENTRIES = 10
 AUDIO_EXTENSIONS = (".mp3", ".m4a", ".ogg", ".oga", ".opus", ".wav", ".flac", ".aac")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov")
 WEB_PAGE_KIND = "web"
+# Refusals that read better as a sentence of their own than as "❌ name: reason".
+OWN_REFUSAL_KEYS = {"too_large": "doc_too_large"}
 
 
 class Intake:
@@ -154,7 +156,10 @@ class Intake:
 
 
 def refusal(name: str, error: ReasonedError, locale: str) -> Notice:
-    """The notice refusing the file or link `name`, saying why."""
+    """The notice refusing the file `name`, saying why."""
+    key = OWN_REFUSAL_KEYS.get(error.reason)
+    if key is not None:
+        return Notice(t(key, locale, name=name, **error.values), is_error=True)
     return Notice(t("doc_failed", locale, name=name, reason=explain(error, locale)), is_error=True)
 
 

@@ -191,7 +191,7 @@ async def test_unsupported_and_oversized_files_are_refused_at_once(
     assert "can't read this kind of file" in image.text and image.is_error
     rebuild_knowledge(deps, knowledge_max_file_bytes=2048)
     big = await upload(service, ana, "big.txt", b"x" * 5000, "text/plain")
-    assert big.text.startswith("❌ big.txt: it is too big (5 KB); the limit is 2 KB")
+    assert big.text == "big.txt is too big (5 KB); the limit is 2 KB."
     assert big.is_error
     assert await document_rows(deps) == []
 
@@ -468,7 +468,7 @@ async def test_a_download_the_platform_refuses_is_a_clear_notice(
 
     big = Attachment("big.pdf", "application/pdf", 0, "tg:big", fetch=refused)
     [notice] = await collect(service.handle(with_files(private("ana"), big)))
-    assert notice == Notice("❌ big.pdf: it is too big (25.0 MB); the limit is 20.0 MB.", True)
+    assert notice == Notice("big.pdf is too big (25.0 MB); the limit is 20.0 MB.", True)
     assert await document_rows(deps) == []
 
 
