@@ -7,8 +7,7 @@ from dataclasses import dataclass, replace
 
 from core.deps import CoreDeps
 from core.i18n import SUPPORTED_LOCALES, normalise_locale, t
-from core.knowledge.base import scope_for
-from core.knowledge.documents import Document
+from core.knowledge.documents import Document, scope_for
 from core.knowledge.summary import first_sentences
 from core.types import Command, Incoming, Notice
 from core.users import UserRecord
@@ -59,9 +58,8 @@ async def history(ctx: CommandContext) -> str:
     conversation = await ctx.deps.memory.load(ctx.incoming.conversation_key)
     if conversation.is_empty:
         return t("history_empty", ctx.locale)
-    lines = [
-        t("history_header", ctx.locale, turns=len(conversation.turns), tokens=conversation.tokens)
-    ]
+    messages = t("history_messages", ctx.locale, count=len(conversation.turns))
+    lines = [t("history_header", ctx.locale, messages=messages, tokens=conversation.tokens)]
     if conversation.summary:
         lines += ["", t("history_summary", ctx.locale), conversation.summary]
     if conversation.pending_count:
@@ -91,7 +89,7 @@ async def model(ctx: CommandContext) -> str:
 async def lang(ctx: CommandContext) -> str:
     """Shows or sets the language of UI strings."""
     if not ctx.args:
-        return t("lang_current", ctx.locale, locale=ctx.locale)
+        return t("lang_current", ctx.locale, language=ctx.locale)
     locale = normalise_locale(ctx.args)
     if locale not in SUPPORTED_LOCALES:
         return t("lang_unknown", ctx.locale)
@@ -109,11 +107,8 @@ async def docs(ctx: CommandContext) -> str:
         status = t(f"status_{document.status}", ctx.locale)
         size = f"{document.size_bytes / 1024:.0f} KB" if document.size_bytes else ""
         created = document.created_at.strftime("%Y-%m-%d") if document.created_at else ""
-        details = ", ".join(
-            part
-            for part in (document.kind, size, f"{document.chunk_count} chunks", status, created)
-            if part
-        )
+        chunks = t("docs_chunks", ctx.locale, count=document.chunk_count)
+        details = ", ".join(part for part in (document.kind, size, chunks, status, created) if part)
         lines.append(f"• {document.title} [{document.short_id}] ({details})")
     return "\n".join(lines)
 
@@ -155,7 +150,9 @@ async def summary(ctx: CommandContext) -> str:
     if document is None:
         return problem
     if length == "long":
-        return await ctx.deps.knowledge.long_summary(document, ctx.deps.models.get(), ctx.locale)
+        return await ctx.deps.knowledge.retrieval.long_summary(
+            document, ctx.deps.models.get(), ctx.locale
+        )
     if not document.summary:
         return t("summary_none", ctx.locale)
     if length == "short":
@@ -177,12 +174,17 @@ async def transcript(ctx: CommandContext) -> str | Notice:
     document, problem = await _one_document(ctx)
     if document is None:
         return problem
-    lines = await ctx.deps.knowledge.transcript_lines(document)
+    lines = await ctx.deps.knowledge.retrieval.transcript_lines(document)
     if not lines:
         return t("transcript_none", ctx.locale)
     content = f"{document.title}\n\n" + "\n".join(lines) + "\n"
     return Notice(
-        t("transcript_attached", ctx.locale, name=document.title, lines=len(lines)),
+        t(
+            "transcript_attached",
+            ctx.locale,
+            name=document.title,
+            lines=t("transcript_lines", ctx.locale, count=len(lines)),
+        ),
         file_name=f"{_file_stem(document.title)}-transcript.txt",
         file_data=content.encode(),
     )
@@ -201,14 +203,15 @@ async def retry(ctx: CommandContext) -> str:
     document, problem = await _one_document(ctx)
     if document is None:
         return problem
-    notice = await ctx.deps.knowledge.retry(document, ctx.incoming, ctx.locale)
-    await ctx.deps.knowledge.start_indexing(document.id, ctx.incoming, ctx.locale)
+    intake = ctx.deps.knowledge.intake
+    notice = await intake.retry(document, ctx.locale)
+    await intake.start_indexing(document.id, ctx.incoming, ctx.locale)
     return notice.text
 
 
 async def sources(ctx: CommandContext) -> str:
     """Shows the passages behind the last answer in this conversation."""
-    passages = await ctx.deps.knowledge.last_sources(ctx.incoming.conversation_key)
+    passages = await ctx.deps.knowledge.retrieval.last_sources(ctx.incoming.conversation_key)
     if not passages:
         return t("sources_empty", ctx.locale)
     lines = [t("sources_header", ctx.locale)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.i18n import has_text, t
+
 
 class ReasonedError(Exception):
     """A failure the user should hear about: `reason` picks the message (`reason_<reason>`
@@ -16,10 +18,8 @@ class ReasonedError(Exception):
 
 
 def explain(error: ReasonedError, locale: str) -> str:
-    """The user's text for a reasoned failure (`reason_<reason>`, else a generic one)."""
-    from core.i18n import has_text, t
-
+    """What the user is told about `error`; a reason without a message reads as ours."""
     key = f"reason_{error.reason}"
     if not has_text(key):
-        key = "reason_internal"
+        return t("reason_internal", locale)
     return t(key, locale, detail=error.detail, **error.values)

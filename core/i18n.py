@@ -169,7 +169,10 @@ def detect_language(text: str) -> str | None:
     return "pt-BR" if portuguese > english else "en"
 
 
-_CATALOG: dict[str, dict[str, str]] = {
+# A string, or its (one, other) forms picked by the `count` it is formatted with.
+Text = str | tuple[str, str]
+
+_CATALOG: dict[str, dict[str, Text]] = {
     "start": {
         "en": "Hi{name}! I'm your assistant. Ask me anything, or send /help to see what I can do.",
         "pt-BR": "Oi{name}! Sou seu assistente. Pergunte o que quiser ou envie /help para ver "
@@ -218,16 +221,26 @@ _CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "Ainda não lembro de nada desta conversa.",
     },
     "history_header": {
-        "en": "What I remember of this conversation ({turns} messages, ~{tokens} tokens):",
-        "pt-BR": "O que eu lembro desta conversa ({turns} mensagens, ~{tokens} tokens):",
+        "en": "What I remember of this conversation ({messages}, ~{tokens} tokens):",
+        "pt-BR": "O que eu lembro desta conversa ({messages}, ~{tokens} tokens):",
     },
     "history_summary": {
         "en": "Summary of earlier messages:",
         "pt-BR": "Resumo das mensagens anteriores:",
     },
     "history_pending": {
-        "en": "({count} older messages are being summarised.)",
-        "pt-BR": "({count} mensagens antigas estão sendo resumidas.)",
+        "en": (
+            "({count} older message is being summarised.)",
+            "({count} older messages are being summarised.)",
+        ),
+        "pt-BR": (
+            "({count} mensagem antiga está sendo resumida.)",
+            "({count} mensagens antigas estão sendo resumidas.)",
+        ),
+    },
+    "history_messages": {
+        "en": ("{count} message", "{count} messages"),
+        "pt-BR": ("{count} mensagem", "{count} mensagens"),
     },
     "role_human": {"en": "You", "pt-BR": "Você"},
     "role_ai": {"en": "Me", "pt-BR": "Eu"},
@@ -241,8 +254,8 @@ _CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "Não conheço o modelo {model}. Disponíveis: {choices}",
     },
     "lang_current": {
-        "en": "Language: {locale}. Set it with /lang en or /lang pt-BR.",
-        "pt-BR": "Idioma: {locale}. Defina com /lang en ou /lang pt-BR.",
+        "en": "Language: {language}. Set it with /lang en or /lang pt-BR.",
+        "pt-BR": "Idioma: {language}. Defina com /lang en ou /lang pt-BR.",
     },
     "lang_set": {"en": "I'll use English.", "pt-BR": "Vou usar português."},
     "lang_unknown": {
@@ -300,6 +313,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "Something went wrong on my side. Your conversation is safe; please try again.",
         "pt-BR": "Algo deu errado do meu lado. Sua conversa está salva; tente de novo.",
     },
+    "answer_empty": {
+        "en": "I have no answer to that; try rephrasing.",
+        "pt-BR": "Não tenho resposta para isso; tente reformular.",
+    },
     "doc_received": {
         "en": "📄 Got {name}. Indexing it now; this message will show the progress.",
         "pt-BR": "📄 Recebi {name}. Estou indexando; esta mensagem mostra o andamento.",
@@ -321,12 +338,26 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "📄 {name}: {where}; indexing passages {done}/{total}…",
         "pt-BR": "📄 {name}: {where}; indexando trechos {done}/{total}…",
     },
-    "doc_pages": {"en": "{pages} pages", "pt-BR": "{pages} páginas"},
-    "doc_sections": {"en": "{sections} sections", "pt-BR": "{sections} seções"},
+    "doc_summarising": {
+        "en": "📄 {name}: {where}; writing the summary…",
+        "pt-BR": "📄 {name}: {where}; escrevendo o resumo…",
+    },
+    "doc_pages": {
+        "en": ("{count} page", "{count} pages"),
+        "pt-BR": ("{count} página", "{count} páginas"),
+    },
+    "doc_sections": {
+        "en": ("{count} section", "{count} sections"),
+        "pt-BR": ("{count} seção", "{count} seções"),
+    },
+    "doc_passages": {
+        "en": ("{count} passage", "{count} passages"),
+        "pt-BR": ("{count} trecho", "{count} trechos"),
+    },
     "doc_ready": {
-        "en": "✅ {name} is ready ({where}, {chunks} passages).\n\n{summary}\n\n"
+        "en": "✅ {name} is ready ({where}, {passages}).\n\n{summary}\n\n"
         "You could ask:\n{questions}",
-        "pt-BR": "✅ {name} está pronto ({where}, {chunks} trechos).\n\n{summary}\n\n"
+        "pt-BR": "✅ {name} está pronto ({where}, {passages}).\n\n{summary}\n\n"
         "Você pode perguntar:\n{questions}",
     },
     "doc_failed": {"en": "❌ {name}: {reason}", "pt-BR": "❌ {name}: {reason}"},
@@ -368,8 +399,8 @@ _CATALOG: dict[str, dict[str, str]] = {
     "reason_unreachable": {"en": "the site did not answer.", "pt-BR": "o site não respondeu."},
     "reason_timeout": {"en": "the site took too long.", "pt-BR": "o site demorou demais."},
     "reason_too_large": {
-        "en": "the page is larger than the limit.",
-        "pt-BR": "a página passa do limite de tamanho.",
+        "en": "it is too big ({size}); the limit is {limit}.",
+        "pt-BR": "é grande demais ({size}); o limite é {limit}.",
     },
     "reason_too_big_for_platform": {
         "en": "it is too big for bots to download here ({size}; the limit is {limit}).",
@@ -396,8 +427,12 @@ _CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "🎧 {name}: transcrevendo, {percent}% do áudio feito…",
     },
     "transcript_attached": {
-        "en": "📝 Transcript of {name} ({lines} lines) attached.",
-        "pt-BR": "📝 Transcrição de {name} ({lines} linhas) em anexo.",
+        "en": "📝 Transcript of {name} ({lines}) attached.",
+        "pt-BR": "📝 Transcrição de {name} ({lines}) em anexo.",
+    },
+    "transcript_lines": {
+        "en": ("{count} line", "{count} lines"),
+        "pt-BR": ("{count} linha", "{count} linhas"),
     },
     "admins_only": {
         "en": "Only admins can do that.",
@@ -456,6 +491,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "CSV) ou um link.",
     },
     "docs_header": {"en": "Documents here:", "pt-BR": "Documentos aqui:"},
+    "docs_chunks": {
+        "en": ("{count} chunk", "{count} chunks"),
+        "pt-BR": ("{count} trecho", "{count} trechos"),
+    },
     "forget_usage": {
         "en": "Say which one: /forget <id or name> (see /docs).",
         "pt-BR": "Diga qual: /forget <id ou nome> (veja /docs).",
@@ -485,7 +524,7 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "I could not find this in your documents.",
         "pt-BR": "Não encontrei isso nos seus documentos.",
     },
-    "kb_reindex_needed": {
+    "reason_reindex_needed": {
         "en": "My document index needs a rebuild after a model change; an admin must run "
         "`assistant reindex`.",
         "pt-BR": "Meu índice de documentos precisa ser refeito após uma troca de modelo; um admin "
@@ -504,7 +543,21 @@ def has_text(key: str) -> bool:
 
 
 def t(key: str, locale: str, **values: object) -> str:
-    """Return the UI string `key` in `locale` (English when missing), formatted."""
+    """Return the UI string `key` in `locale` (English when missing), formatted.
+
+    Strings with singular and plural forms take the form that `count` calls for.
+    """
     variants = _CATALOG[key]
     text = variants.get(locale) or variants["en"]
+    if isinstance(text, tuple):
+        one, other = text
+        # One rule serves both languages: "1 page"/"1 página", else the plural.
+        text = one if values["count"] == 1 else other
     return text.format(**values) if values else text
+
+
+def file_size(size_bytes: int) -> str:
+    """A file size as users read it in limits: `25.0 MB`, or `5 KB` for small ones."""
+    if size_bytes < 1024 * 1024:
+        return f"{size_bytes / 1024:.0f} KB"
+    return f"{size_bytes / (1024 * 1024):.1f} MB"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from enum import StrEnum
 
 import httpx
@@ -62,6 +63,24 @@ def build_chat_model(settings: Settings, model: str | None = None) -> BaseChatMo
                 temperature=settings.llm_temperature,
             )
     raise ValueError(f"LLM_PROVIDER={settings.llm_provider} must be resolved before use")
+
+
+async def within_deadline(chunks: AsyncIterator[str], seconds: float) -> AsyncIterator[str]:
+    """The chunks of a model stream until `seconds` after the first request, then TimeoutError.
+
+    The HTTP client's timeout only bounds the gap between chunks, so a model trickling
+    tokens could run for minutes. Only the waits on the model are cancelled, never the
+    consumer's work between chunks, yet the deadline is one for the whole answer.
+    """
+    deadline = asyncio.get_running_loop().time() + seconds
+    iterator = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        yield chunk
 
 
 def classify_failure(error: BaseException) -> ModelFailure:

@@ -97,7 +97,9 @@ class ConversationMemory:
         """Read turns, summary and the number of turns waiting to be summarised."""
         turns_key, summary_key, pending_key = self._keys(conversation_key)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.lrange(turns_key, 0, -1).get(summary_key).llen(pending_key)
+            pipe.lrange(turns_key, 0, -1)
+            pipe.get(summary_key)
+            pipe.llen(pending_key)
             raw_turns, summary, pending_count = await pipe.execute()
         return Conversation(
             turns=[Turn.from_json(raw) for raw in raw_turns],
@@ -144,7 +146,8 @@ class ConversationMemory:
         """The current summary and the turns waiting to be folded into it."""
         _, summary_key, pending_key = self._keys(conversation_key)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(summary_key).lrange(pending_key, 0, -1)
+            pipe.get(summary_key)
+            pipe.lrange(pending_key, 0, -1)
             summary, raw_pending = await pipe.execute()
         return _text(summary), [Turn.from_json(raw) for raw in raw_pending]
 

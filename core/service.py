@@ -12,13 +12,13 @@ from langchain_core.messages.utils import count_tokens_approximately
 from core.chat import stream_answer
 from core.commands import COMMANDS, CommandContext
 from core.deps import CoreDeps
+from core.errors import explain
 from core.i18n import detect_language, normalise_locale, t
 from core.jobs import SUMMARISE_CONVERSATION
 from core.knowledge.answer import sources_block, stream_grounded_answer
-from core.knowledge.base import scope_for
 from core.knowledge.index import EmbeddingModelChanged, Passage
 from core.knowledge.web import find_urls
-from core.llm import classify_failure
+from core.llm import ModelFailure, classify_failure, within_deadline
 from core.media.transcription import TranscriptionError
 from core.memory import Conversation, new_turn
 from core.types import Attachment, Command, Done, Event, Incoming, Notice, TextDelta
@@ -59,8 +59,9 @@ class ChatService:
             said = said.replace(link, " ")
         user = await self.deps.users.touch(incoming.user, detected_locale=detect_language(said))
         locale = self.resolve_locale(user, incoming)
-        is_ask = incoming.command is not None and incoming.command.name == ASK_COMMAND
-        if is_ask:
+        is_ask = False
+        if incoming.command is not None and incoming.command.name == ASK_COMMAND:
+            is_ask = True
             incoming = replace(incoming, text=incoming.command.args, command=None)
         if incoming.unsupported:
             what = ", ".join(t(f"content_{kind}", locale) for kind in incoming.unsupported)
@@ -96,14 +97,9 @@ class ChatService:
             yield event
 
     async def document_choices(self, incoming: Incoming, typed: str) -> list[tuple[str, str]]:
-        """(title, short id) of this chat's documents whose title or id matches `typed`."""
-        wanted = typed.lower()
-        documents = await self.deps.knowledge.documents.list([scope_for(incoming)])
-        return [
-            (document.title, document.short_id)
-            for document in documents
-            if wanted in document.title.lower() or document.id.startswith(wanted)
-        ]
+        """(title, short id) of this chat's documents matching what was typed, to pick from."""
+        documents = await self.deps.knowledge.retrieval.matching(incoming, typed)
+        return [(document.title, document.short_id) for document in documents]
 
     @staticmethod
     def should_answer(incoming: Incoming) -> bool:
@@ -139,17 +135,16 @@ class ChatService:
 
     async def _learn(self, incoming: Incoming, locale: str) -> AsyncIterator[Event]:
         """Files and links become documents; each gets a status message that jobs update."""
-        knowledge = self.deps.knowledge
-        intakes = [partial(knowledge.add_file, incoming, a, locale) for a in incoming.attachments]
-        intakes += [
-            partial(knowledge.add_url, incoming, u, locale) for u in find_urls(incoming.text)
-        ]
-        for intake in intakes:
-            notice = await intake()
+        intake = self.deps.knowledge.intake
+        links = await intake.expand_playlists(find_urls(incoming.text))
+        takes = [partial(intake.add_file, incoming, a, locale) for a in incoming.attachments]
+        takes += [partial(intake.add_url, incoming, link, locale) for link in links]
+        for take in takes:
+            notice = await take()
             yield notice
             # Only now, with the status message shown, may the job start editing it.
             if notice.status_key:
-                await knowledge.start_indexing(notice.status_key, incoming, locale)
+                await intake.start_indexing(notice.status_key, incoming, locale)
 
     async def _answer(
         self, incoming: Incoming, user: UserRecord, locale: str, *, is_ask: bool
@@ -157,31 +152,43 @@ class ChatService:
         deps = self.deps
         key = incoming.conversation_key
         conversation = await deps.memory.load(key)
+        retrieval = deps.knowledge.retrieval
         try:
-            passages = await deps.knowledge.evidence(incoming, incoming.text)
+            passages = await retrieval.evidence(incoming, incoming.text)
         except EmbeddingModelChanged as exc:
             logger.error("knowledge base unusable: %s", exc)
             if is_ask:
-                yield Notice(t("kb_reindex_needed", locale), is_error=True)
+                yield Notice(explain(exc, locale), is_error=True)
                 return
             passages = []
-        if is_ask and not passages and await deps.knowledge.has_documents(incoming):
+        if is_ask and not passages and await retrieval.has_documents(incoming):
             # /ask means "from my documents": say so rather than answer from general knowledge.
             yield Notice(t("kb_not_found", locale))
             return
         parts: list[str] = []
+        unsent = ""  # whitespace waits for visible text, so a blank answer shows nothing
+        stream = self._stream(incoming, user, locale, conversation, passages)
         try:
-            async for chunk in self._stream(incoming, user, locale, conversation, passages):
-                if chunk:
-                    parts.append(chunk)
-                    yield TextDelta(chunk)
+            async for chunk in within_deadline(stream, deps.settings.llm_timeout_seconds):
+                parts.append(chunk)
+                unsent += chunk
+                if unsent.strip():
+                    yield TextDelta(unsent)
+                    unsent = ""
         except Exception as exc:
             # The conversation is left as it was: a failed turn is not remembered.
             failure = classify_failure(exc)
-            logger.warning("model call failed for %s (%s): %r", key, failure, exc, exc_info=True)
+            if failure is ModelFailure.GENERIC:  # not a model outage: a bug to fix
+                logger.exception("model call failed for %s", key)
+            else:
+                logger.warning("model call failed for %s (%s): %r", key, failure, exc)
             yield Notice(t(f"error_{failure.value}", locale), is_error=True)
             return
         answer = "".join(parts).strip()
+        if not answer:
+            # Nothing to show and nothing worth remembering: ask for another wording.
+            yield Notice(t("answer_empty", locale), is_error=True)
+            return
         await self._remember(incoming, locale, conversation, answer, passages)
         if passages:
             sources = sources_block(answer, passages, t("kb_sources", locale), incoming.text)
@@ -225,7 +232,7 @@ class ChatService:
         result = await deps.memory.append(
             key, new_turn("human", incoming.text), new_turn("ai", answer)
         )
-        await deps.knowledge.remember_sources(key, passages)
+        await deps.knowledge.retrieval.remember_sources(key, passages)
         if result.needs_summary:
             await deps.jobs.defer(
                 SUMMARISE_CONVERSATION,

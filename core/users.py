@@ -33,7 +33,7 @@ class UserStore:
         self._admin_ids = frozenset(admin_ids)
 
     async def touch(self, identity: Identity, *, detected_locale: str | None = None) -> UserRecord:
-        """Create or refresh the user; identities listed in ADMIN_IDS become admins."""
+        """Create or refresh the user; ADMIN_IDS is the truth, so a removed id stops being admin."""
         role = "admin" if identity.key in self._admin_ids else "user"
         async with (
             self._pool.connection() as conn,
@@ -45,7 +45,12 @@ class UserStore:
                 VALUES (%(identity)s, %(platform)s, %(name)s, %(role)s, %(detected)s)
                 ON CONFLICT (identity) DO UPDATE SET
                     display_name = EXCLUDED.display_name,
-                    role = CASE WHEN EXCLUDED.role = 'admin' THEN 'admin' ELSE users.role END,
+                    -- ADMIN_IDS decides admin both ways; any other role (blocked) stays.
+                    role = CASE
+                        WHEN EXCLUDED.role = 'admin' THEN 'admin'
+                        WHEN users.role = 'admin' THEN 'user'
+                        ELSE users.role
+                    END,
                     last_locale = COALESCE(EXCLUDED.last_locale, users.last_locale),
                     last_seen_at = now()
                 RETURNING identity, locale, last_locale, role, model

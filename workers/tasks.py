@@ -10,7 +10,7 @@ from core.chat import extend_summary
 from core.deps import CoreDeps
 from core.i18n import t
 from core.jobs import INGEST_DOCUMENT, SUMMARISE_CONVERSATION
-from core.knowledge.base import JobTarget
+from core.knowledge.progress import JobTarget
 from core.types import ChatRef, OutboxMessage, Platform
 from workers.app import DEFAULT_QUEUE, app
 
@@ -85,11 +85,11 @@ async def ingest_document(
         is_silent=is_silent,
     )
     try:
-        await deps.knowledge.ingest(document_id, target, deps.models.get())
+        await deps.knowledge.ingestion.ingest(document_id, target, deps.models.get())
     except Exception:
         if context.job.attempts + 1 >= INGEST_MAX_ATTEMPTS:
             # Out of retries: the document must not stay "indexing" forever.
-            await deps.knowledge.fail(document_id, target)
+            await deps.knowledge.ingestion.fail(document_id, target)
         raise
 
 

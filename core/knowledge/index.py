@@ -12,13 +12,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TypedDict, cast
 
 from langchain_core.embeddings import Embeddings
 from langchain_postgres import PGEngine, PGVectorStore
 from langchain_postgres.v2.hybrid_search_config import reciprocal_rank_fusion
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import RowMapping
 
 from core.db import sqlalchemy_url
+from core.errors import ReasonedError
 from core.knowledge.splitting import ChunkDraft
 
 TABLE = "knowledge_chunks"
@@ -28,15 +31,32 @@ CANDIDATES_PER_RESULT = 4
 RRF_K = 60
 
 
-class EmbeddingModelChanged(Exception):
+class EmbeddingModelChanged(ReasonedError):
     """The configured embedding model is not the one the stored chunks were embedded with."""
 
     def __init__(self, recorded: str, configured: str) -> None:
         super().__init__(
-            f"chunks were embedded with {recorded}, EMBEDDINGS_* now says {configured}"
+            "reindex_needed",
+            f"chunks were embedded with {recorded}, EMBEDDINGS_* now says {configured}",
         )
         self.recorded = recorded
         self.configured = configured
+
+
+class RankedRow(TypedDict):
+    """A search hit as the rank fusion reads it (for full-text hits, `distance` is a rank)."""
+
+    id: str
+    distance: float
+
+
+@dataclass(frozen=True)
+class ReadyDocument:
+    """What a citation needs of a ready document."""
+
+    title: str
+    file_name: str
+    source_url: str | None
 
 
 @dataclass(frozen=True)
@@ -177,13 +197,16 @@ class ChunkIndex:
             k=candidates,
             filter={"scope": {"$eq": scope}, "document_id": {"$in": list(ready)}},
         )
-        dense_rows = [
-            {"id": doc.id, "distance": distance, "similarity": 1.0 - distance}
-            for doc, distance in dense
-        ]
+        dense_rows = [RankedRow(id=str(doc.id), distance=distance) for doc, distance in dense]
         keyword_rows = await self._keyword_search(scope, query, limit=candidates)
-        fused = reciprocal_rank_fusion(dense_rows, keyword_rows, rrf_k=RRF_K, fetch_top_k=k)
-        similarity = {row["id"]: row["similarity"] for row in dense_rows}
+        # The fusion only reads rows by key; plain dicts serve as its SQLAlchemy RowMappings.
+        fused = reciprocal_rank_fusion(
+            cast("Sequence[RowMapping]", dense_rows),
+            cast("Sequence[RowMapping]", keyword_rows),
+            rrf_k=RRF_K,
+            fetch_top_k=k,
+        )
+        similarity = {str(doc.id): 1.0 - distance for doc, distance in dense}
         keyword_rank = {row["id"]: row["distance"] for row in keyword_rows}
         scores = {str(row["id"]): row["distance"] for row in fused}
         chunks = await self._chunks([str(row["id"]) for row in fused])
@@ -191,9 +214,9 @@ class ChunkIndex:
             Passage(
                 chunk_id=chunk_id,
                 document_id=chunk["document_id"],
-                title=ready[chunk["document_id"]]["title"],
-                file_name=ready[chunk["document_id"]]["file_name"],
-                source_url=ready[chunk["document_id"]]["source_url"],
+                title=ready[chunk["document_id"]].title,
+                file_name=ready[chunk["document_id"]].file_name,
+                source_url=ready[chunk["document_id"]].source_url,
                 page=chunk["page"],
                 section=chunk["section"],
                 position=chunk["position"],
@@ -207,7 +230,7 @@ class ChunkIndex:
             if chunk["document_id"] in ready
         ]
 
-    async def _ready_documents(self, scope: str) -> dict[str, dict[str, str | None]]:
+    async def _ready_documents(self, scope: str) -> dict[str, ReadyDocument]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT id, title, file_name, source_url FROM documents "
@@ -215,11 +238,9 @@ class ChunkIndex:
                 (scope,),
             )
             rows = await cur.fetchall()
-        return {
-            row[0]: {"title": row[1], "file_name": row[2], "source_url": row[3]} for row in rows
-        }
+        return {row[0]: ReadyDocument(row[1], row[2], row[3]) for row in rows}
 
-    async def _keyword_search(self, scope: str, query: str, *, limit: int) -> list[dict]:
+    async def _keyword_search(self, scope: str, query: str, *, limit: int) -> list[RankedRow]:
         """Full-text matches, any term counting, ranked by cover density."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(
@@ -251,9 +272,9 @@ class ChunkIndex:
                 {"q": query, "scope": scope, "limit": limit},
             )
             rows = await cur.fetchall()
-        return [{"id": str(row[0]), "distance": float(row[1])} for row in rows]
+        return [RankedRow(id=str(row[0]), distance=float(row[1])) for row in rows]
 
-    async def _chunks(self, chunk_ids: list[str]) -> dict[str, dict]:
+    async def _chunks(self, chunk_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Chunk rows by id, in the order asked."""
         if not chunk_ids:
             return {}

@@ -271,7 +271,9 @@ def _read_pdf(data: bytes, max_pages: int) -> _Parsed:
     _unlock(reader)
     page_count = len(reader.pages)
     if page_count > max_pages:
-        raise DocumentError("too_many_pages", f"{page_count} pages, limit {max_pages}")
+        raise DocumentError(
+            "too_many_pages", f"{page_count} pages, limit {max_pages}", limit=max_pages
+        )
     sections = list(_pdf_sections(reader))
     if not sections:
         raise DocumentError("no_text", f"{page_count} pages without extractable text")

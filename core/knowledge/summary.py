@@ -23,6 +23,7 @@ DIGEST_TIMEOUT_SECONDS = 20.0
 MAX_MAP_PARTS = 8
 FALLBACK_SUMMARY_CHARS = 280
 QUESTION_COUNT = 3
+LANGUAGE_NAMES = {"pt-BR": "Brazilian Portuguese", "en": "English"}
 
 
 class DocumentDigest(BaseModel):
@@ -71,6 +72,11 @@ def frequent_terms(text: str, *, exclude: str = "", count: int = QUESTION_COUNT)
             counts[key] = counts.get(key, 0) + 1
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return [word for word, _seen in ranked[:count]]
+
+
+def language_name(locale: str) -> str:
+    """The language the model is asked to write in, for a UI locale."""
+    return LANGUAGE_NAMES.get(locale, "English")
 
 
 async def digest(

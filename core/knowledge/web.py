@@ -33,6 +33,7 @@ import httpcore
 import httpx
 
 from core.errors import ReasonedError
+from core.i18n import file_size
 
 logger = logging.getLogger(__name__)
 
@@ -456,7 +457,12 @@ async def _read_document(response: httpx.Response, max_bytes: int) -> FetchedDoc
     content_type = _document_type(response.headers.get("content-type", ""), response.url.path)
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise UrlRefused("too_large", f"Content-Length {declared} > {max_bytes} bytes")
+        raise UrlRefused(
+            "too_large",
+            f"Content-Length {declared} > {max_bytes} bytes",
+            size=file_size(int(declared)),
+            limit=file_size(max_bytes),
+        )
     data = await _read_capped(response, max_bytes)
     return FetchedDocument(
         url=str(response.url),
@@ -485,7 +491,10 @@ async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
     with _transport_errors():
         async for chunk in response.aiter_bytes():
             if len(data) + len(chunk) > max_bytes:
-                raise UrlRefused("too_large", f"body passed {max_bytes} bytes")
+                limit = file_size(max_bytes)
+                raise UrlRefused(
+                    "too_large", f"body passed {max_bytes} bytes", size=f"> {limit}", limit=limit
+                )
             data += chunk
     return bytes(data)
 

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 # One Segment type for captions and speech recognition, so transcripts are handled alike.
+from core.errors import ReasonedError
 from core.media.transcription import Segment
 
 FORMATS = ("vtt", "srt")
@@ -20,7 +21,7 @@ SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600
 
 
-class CaptionError(Exception):
+class CaptionError(ReasonedError):
     """The caption data is not WebVTT or SRT, or holds no text."""
 
 
@@ -29,12 +30,12 @@ def parse_captions(data: bytes | str, *, fmt: str | None = None) -> list[Segment
     text = _decode(data).replace("\r\n", "\n").replace("\r", "\n")
     fmt = fmt or _sniff(text)
     if fmt not in FORMATS:
-        raise CaptionError(f"unknown caption format {fmt!r}")
+        raise CaptionError("broken", f"unknown caption format {fmt!r}")
     if fmt == "vtt" and not text.startswith(VTT_HEADER):
-        raise CaptionError("missing WEBVTT header")
+        raise CaptionError("broken", "missing WEBVTT header")
     segments = _drop_rollup(list(_cues(text)))
     if not segments:
-        raise CaptionError("no caption cues found")
+        raise CaptionError("empty", "no caption cues found")
     return segments
 
 

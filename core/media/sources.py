@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlparse, urlsplit
 import av
 import yt_dlp
 from yt_dlp.extractor import gen_extractor_classes
+from yt_dlp.extractor.common import InfoExtractor
 from yt_dlp.utils import YoutubeDLError
 
 from core.errors import ReasonedError
@@ -153,7 +154,7 @@ def is_media_url(url: str) -> bool:
 
 
 @functools.cache
-def _site_extractors() -> tuple[type, ...]:
+def _site_extractors() -> tuple[type[InfoExtractor], ...]:
     """yt-dlp's site-specific extractors (the generic one would claim every page)."""
     return tuple(
         extractor for extractor in gen_extractor_classes() if extractor.ie_key() != "Generic"

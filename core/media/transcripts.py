@@ -55,8 +55,11 @@ class TranscriptStore:
             row = await cur.fetchone()
         if row is None:
             return None
-        segments = [Segment(s["start"], s["end"], s["text"]) for s in row[7]]
-        return StoredTranscript(*row[:7], segments=segments)
+        source_key, url, title, channel, language, duration, origin, raw_segments = row
+        segments = [Segment(s["start"], s["end"], s["text"]) for s in raw_segments]
+        return StoredTranscript(
+            source_key, url, title, channel, language, duration, origin, segments=segments
+        )
 
     async def save(self, transcript: StoredTranscript) -> None:
         segments = [{"start": s.start, "end": s.end, "text": s.text} for s in transcript.segments]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
 import openai
 import pytest
-from langchain_core.messages import SystemMessage
+from langchain_core.messages import AIMessageChunk, SystemMessage
+from langchain_core.outputs import ChatGenerationChunk
 
-from core.deps import CoreDeps
+from core.deps import CoreDeps, ModelRegistry
 from core.service import ChatService
 from core.types import Done, Notice, TextDelta
+from core.users import UserStore
 from tests.factories import collect, in_group, private, reply_text, streamed
 from tests.fakes import EchoChatModel
 
@@ -112,6 +115,56 @@ async def test_model_failures_give_a_friendly_message_and_keep_memory(
     assert "first message" in history and "second message" not in history
 
 
+class TricklingChatModel(EchoChatModel):
+    """Streams a long answer one slow word at a time, as an overloaded server does."""
+
+    async def _astream(self, messages, stop=None, run_manager=None, **kwargs):  # noqa: ANN001, ANN202
+        for _ in range(1000):
+            await asyncio.sleep(0.05)
+            yield ChatGenerationChunk(message=AIMessageChunk(content="slow "))
+
+
+def use_model(deps: CoreDeps, model: EchoChatModel) -> None:
+    deps.models = ModelRegistry(deps.settings, lambda _settings, _name: model)
+
+
+async def test_a_trickling_model_is_cut_off_at_the_answer_timeout(
+    service: ChatService, deps: CoreDeps
+) -> None:
+    deps.settings = deps.settings.model_copy(update={"llm_timeout_seconds": 0.3})
+    use_model(deps, TricklingChatModel())
+    events = await collect(service.handle(private("ana", "tell me everything")))
+    assert isinstance(events[-1], Notice) and events[-1].is_error
+    assert "took too long to answer" in events[-1].text
+    assert not any(isinstance(e, Done) for e in events)
+    assert (await deps.memory.load("cli:ana|cli:ana")).is_empty
+
+
+async def test_a_blank_answer_is_explained_and_not_remembered(
+    service: ChatService, deps: CoreDeps, chat_model: EchoChatModel
+) -> None:
+    chat_model.reply = "  \n   "
+    events = await collect(service.handle(private("ana", "say nothing")))
+    assert events == [Notice("I have no answer to that; try rephrasing.", is_error=True)]
+    assert (await deps.memory.load("cli:ana|cli:ana")).is_empty
+    async with deps.pool.connection() as conn:
+        usage = await (await conn.execute("SELECT count(*) FROM usage_counters")).fetchone()
+    assert usage == (0,)
+
+
+async def test_only_unexplained_model_failures_are_logged_as_errors(
+    service: ChatService, chat_model: EchoChatModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    chat_model.error = ValueError("a bug in a chain")
+    await collect(service.handle(private("ana", "first")))
+    chat_model.error = openai.APIConnectionError(request=httpx.Request("POST", "http://model"))
+    await collect(service.handle(private("ana", "second")))
+    failures = [r for r in caplog.records if r.name == "core.service"]
+    assert [r.levelno for r in failures] == [logging.ERROR, logging.WARNING]
+    assert failures[0].exc_info and failures[0].exc_info[0] is ValueError
+    assert not failures[1].exc_info
+
+
 async def test_model_command_shows_and_switches(service: ChatService, deps: CoreDeps) -> None:
     shown = reply_text(await collect(service.handle(private("ana", command="model"))))
     assert "Model in use: echo" in shown and "echo-large" in shown
@@ -156,6 +209,14 @@ async def test_lang_command_overrides_detection(service: ChatService) -> None:
     )
 
 
+async def test_bare_lang_shows_the_current_language(service: ChatService) -> None:
+    shown = reply_text(await collect(service.handle(private("ana", command="lang"))))
+    assert shown == "Language: en. Set it with /lang en or /lang pt-BR."
+    await collect(service.handle(private("ana", command="lang", args="pt-BR")))
+    shown = reply_text(await collect(service.handle(private("ana", command="lang"))))
+    assert shown.startswith("Idioma: pt-BR.")
+
+
 async def test_unknown_command_and_empty_message(service: ChatService) -> None:
     assert "/help" in reply_text(
         await collect(service.handle(private("ana", command="frobnicate")))
@@ -191,6 +252,14 @@ async def test_admin_ids_become_admins(service: ChatService, deps: CoreDeps) -> 
     await collect(service.handle(in_group("1", "-100", command="help")))
     record = await deps.users.touch(in_group("1", "-100").user)
     assert record.is_admin
+
+
+async def test_an_id_removed_from_admin_ids_is_no_longer_admin(deps: CoreDeps) -> None:
+    admin = in_group("1", "-100").user
+    assert (await deps.users.touch(admin)).is_admin
+    demoted = UserStore(deps.pool, admin_ids=[])
+    assert not (await demoted.touch(admin)).is_admin
+    assert not (await deps.users.touch(in_group("2", "-100").user)).is_admin
 
 
 async def test_concurrent_messages_keep_every_turn(service: ChatService, deps: CoreDeps) -> None:

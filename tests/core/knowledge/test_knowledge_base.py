@@ -12,10 +12,13 @@ import pytest
 from aiohttp import web
 
 from core.deps import CoreDeps
+from core.errors import ReasonedError
+from core.knowledge import intake
 from core.knowledge.base import scope_for
 from core.service import ChatService
-from core.types import Command, Done, Notice, Platform
+from core.types import Attachment, Command, Done, Notice, Platform
 from tests import knowledge_fixtures as files
+from tests.core.rebuild import rebuild_knowledge
 from tests.factories import attachment, collect, in_group, private, reply_text, run_jobs, with_files
 from tests.fakes import EchoChatModel
 
@@ -88,7 +91,7 @@ async def test_retrieval_finds_the_right_page_by_meaning_and_by_words(
         ("access code 4417", 2),
         ("How often are tide tables printed?", 3),
     ]:
-        passages = await deps.knowledge.evidence(ana, question)
+        passages = await deps.knowledge.retrieval.evidence(ana, question)
         assert passages and passages[0].page == page, (question, passages[:2])
 
 
@@ -108,7 +111,7 @@ async def test_documents_are_isolated_by_scope(service: ChatService, deps: CoreD
     question = "Which access code opens the north archive? 4417"
 
     ana_private, bia_private = private("ana"), private("bia")
-    found = await deps.knowledge.evidence(ana_private, question)
+    found = await deps.knowledge.retrieval.evidence(ana_private, question)
     assert found and found[0].page == 2
     ana_chunks = await chunk_ids(deps, "cli:ana")
     for outsider in (
@@ -186,9 +189,10 @@ async def test_unsupported_and_oversized_files_are_refused_at_once(
     ana = private("ana")
     image = await upload(service, ana, "photo.png", files.png_bytes(), "image/png")
     assert "can't read this kind of file" in image.text and image.is_error
-    deps.knowledge.settings = deps.settings.model_copy(update={"knowledge_max_file_bytes": 2048})
+    rebuild_knowledge(deps, knowledge_max_file_bytes=2048)
     big = await upload(service, ana, "big.txt", b"x" * 5000, "text/plain")
-    assert big.text.startswith("big.txt is too big") and big.is_error
+    assert big.text == "big.txt is too big (5 KB); the limit is 2 KB."
+    assert big.is_error
     assert await document_rows(deps) == []
 
 
@@ -277,7 +281,9 @@ async def test_a_job_killed_mid_way_is_retried_and_never_half_visible(
         chunks=[ChunkDraft("half a document", 1, None, 0)],
         vectors=vectors,
     )
-    assert await deps.knowledge.evidence(ana, "half a document") == []  # not ready: invisible
+    assert (
+        await deps.knowledge.retrieval.evidence(ana, "half a document") == []
+    )  # not ready: invisible
 
     assert await requeue_stalled_jobs() == 1
     await run_jobs(deps)
@@ -309,9 +315,7 @@ async def test_a_web_link_is_fetched_and_indexed(service: ChatService, deps: Cor
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        deps.knowledge.settings = deps.settings.model_copy(
-            update={"url_allowed_hosts": ["127.0.0.1"]}
-        )
+        rebuild_knowledge(deps, url_allowed_hosts=["127.0.0.1"])
         ana = private("ana", f"Read this: http://127.0.0.1:{port}/article please")
         [notice] = await collect(service.handle(ana))
         assert notice.status_key
@@ -367,7 +371,7 @@ async def test_a_new_embedding_model_is_refused_until_reindex(
         DeterministicFakeEmbedding(size=16),
         "fake:sixteen",
     )
-    deps.knowledge.index = swapped
+    rebuild_knowledge(deps, index=swapped)
     try:
         await swapped.check_model()
     except Exception as exc:  # noqa: BLE001
@@ -386,7 +390,7 @@ async def test_a_new_embedding_model_is_refused_until_reindex(
         assert dims == (16,)
         assert await outbox_texts(deps, ana) == []  # reindexing bothers nobody
     finally:
-        deps.knowledge.index = original
+        rebuild_knowledge(deps, index=original)
         await original.rebuild(384)
 
 
@@ -426,3 +430,83 @@ async def test_summary_again_short_or_long(service: ChatService, deps: CoreDeps)
     long = reply_text(await collect(service.handle(private("ana", command="summary", args="long"))))
     # The echo model returns the prompt it got: the long summary was written from the chunks.
     assert long.startswith("Harbour Notes\n\necho: Title: Harbour Notes") and "4417" in long
+
+
+async def test_the_status_says_when_the_summary_is_being_written(
+    service: ChatService, deps: CoreDeps
+) -> None:
+    ana = private("ana")
+    await upload(service, ana, "harbour.pdf", files.pdf_bytes(title="Harbour Notes"))
+    await run_jobs(deps)
+    entries = await deps.outbox.read(
+        Platform.CONSOLE, "test", pending=False, chat_id="ana", block_ms=10
+    )
+    texts = [message.text for _, message in entries]
+    assert texts[-2] == "📄 Harbour Notes: 3 pages; writing the summary…"
+    assert texts[-1].startswith("✅ Harbour Notes is ready (3 pages, ")
+
+
+async def test_a_one_page_document_reads_in_the_singular(
+    service: ChatService, deps: CoreDeps
+) -> None:
+    bia = replace(private("bia"), language_hint="pt-BR")
+    await upload(service, bia, "one.pdf", files.pdf_bytes(["Um farol na costa."], title="Farol"))
+    await run_jobs(deps)
+    [final] = await outbox_texts(deps, bia)
+    assert final.startswith("✅ Farol está pronto (1 página, 1 trecho).")
+    docs = replace(private("bia", command="docs"), language_hint="pt-BR")
+    assert "1 trecho, pronto" in reply_text(await collect(service.handle(docs)))
+
+
+async def test_a_download_the_platform_refuses_is_a_clear_notice(
+    service: ChatService, deps: CoreDeps
+) -> None:
+    async def refused() -> bytes:
+        raise ReasonedError(
+            "too_large", "Bot API: file is too big", size="25.0 MB", limit="20.0 MB"
+        )
+
+    big = Attachment("big.pdf", "application/pdf", 0, "tg:big", fetch=refused)
+    [notice] = await collect(service.handle(with_files(private("ana"), big)))
+    assert notice == Notice("big.pdf is too big (25.0 MB); the limit is 20.0 MB.", True)
+    assert await document_rows(deps) == []
+
+
+async def test_a_playlist_becomes_one_document_per_video(
+    service: ChatService, deps: CoreDeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    videos = [f"https://www.youtube.com/watch?v=video{n:06d}" for n in range(3)]
+    asked: list[tuple[str, int]] = []
+
+    def entries(url: str, *, limit: int) -> list[str]:
+        asked.append((url, limit))
+        return videos
+
+    async def reachable(url: str, *, allowed_hosts: object = ()) -> None:
+        """YouTube is out of reach here; the playlist's own check is not under test."""
+
+    monkeypatch.setattr(intake, "playlist_entries", entries)
+    monkeypatch.setattr(intake, "check_url", reachable)
+    playlist = "https://www.youtube.com/playlist?list=PLcourse"
+    events = await collect(service.handle(private("ana", f"the course: {playlist}")))
+    assert asked == [(playlist, intake.PLAYLIST_MAX_ENTRIES)]
+    assert len(events) == 3 and all(isinstance(e, Notice) and e.status_key for e in events)
+    added = await deps.knowledge.documents.list(["cli:ana"])
+    assert sorted(d.source_url for d in added) == videos
+    assert {d.kind for d in added} == {"video"}
+
+
+async def test_document_choices_match_title_or_id(service: ChatService, deps: CoreDeps) -> None:
+    ana = private("ana")
+    await upload(service, ana, "harbour.pdf", files.pdf_bytes(title="Harbour Notes"))
+    await upload(service, ana, "notes.md", files.markdown_bytes())
+    await upload(service, private("bia"), "bia.txt", b"Bia's own harbour diary.")
+    [harbour] = [
+        d for d in await deps.knowledge.documents.list(["cli:ana"]) if "harbour" in d.title
+    ]
+    assert await service.document_choices(ana, "HARB") == [(harbour.title, harbour.short_id)]
+    assert await service.document_choices(ana, harbour.id[:4]) == [
+        (harbour.title, harbour.short_id)
+    ]
+    assert len(await service.document_choices(ana, "")) == 2
+    assert await service.document_choices(ana, "diary") == []

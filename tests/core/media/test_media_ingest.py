@@ -15,6 +15,7 @@ from aiohttp import web
 from core.deps import CoreDeps
 from core.service import ChatService
 from core.types import Done
+from tests.core.rebuild import rebuild_knowledge
 from tests.factories import attachment, collect, private, reply_text, run_jobs, with_files
 from tests.speech import needs_speech_tools, speak
 
@@ -73,7 +74,7 @@ async def test_an_audio_file_is_transcribed_indexed_and_cited_with_its_time(
 async def test_a_media_link_is_transcribed_once_for_everyone(
     service: ChatService, deps: CoreDeps, media_server: str
 ) -> None:
-    deps.knowledge.settings = deps.settings.model_copy(update={"url_allowed_hosts": ["127.0.0.1"]})
+    rebuild_knowledge(deps, url_allowed_hosts=["127.0.0.1"])
     link = f"{media_server}/talks/keeper.ogg"
     for user in ("ana", "bia"):
         await collect(service.handle(private(user, f"watch {link}")))
@@ -120,7 +121,7 @@ async def test_summary_and_transcript_of_a_recording(
     )
     await run_jobs(deps)
     [transcript] = await collect(service.handle(private("ana", command="transcript")))
-    assert transcript.text.startswith("📝 Transcript of keeper.ogg (1 lines)")
+    assert transcript.text.startswith("📝 Transcript of keeper.ogg (1 line)")
     assert transcript.file_name == "keeper-ogg-transcript.txt"
     assert transcript.file_data.decode().startswith("keeper.ogg\n\n[0:00] The lighthouse keeper")
     summary = reply_text(await collect(service.handle(private("ana", command="summary"))))

@@ -1,0 +1,23 @@
+"""Swapping the knowledge base's settings or index mid-test, as a restart with them would."""
+
+from __future__ import annotations
+
+from core.deps import CoreDeps
+from core.knowledge.base import KnowledgeBase
+from core.knowledge.index import ChunkIndex
+
+
+def rebuild_knowledge(
+    deps: CoreDeps, *, index: ChunkIndex | None = None, **settings: object
+) -> None:
+    """Build the knowledge base again with these setting changes and/or another index."""
+    knowledge = deps.knowledge
+    deps.knowledge = KnowledgeBase(
+        knowledge.settings.model_copy(update=settings),
+        knowledge.documents,
+        index or knowledge.index,
+        deps.outbox,
+        deps.jobs,
+        deps.redis,
+        knowledge.media,
+    )
