@@ -128,7 +128,10 @@ class StreamingReply:
         def measure(piece: str) -> int:
             return messenger.measure(piece, is_formatted=self.is_formatted)
 
-        pieces = split_text(text, messenger.limit, measure)
+        def estimate(piece: str) -> int:
+            return messenger.measure(piece, is_formatted=False)
+
+        pieces = split_text(text, messenger.limit, measure, estimate)
         cursor = messenger.streaming_cursor
         # The cursor only ever rides on the last piece, so it never opens an extra message.
         if with_cursor and cursor and measure(pieces[-1] + cursor) <= messenger.limit:

@@ -24,25 +24,35 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def split_text(text: str, limit: int, measure: Measure = len) -> list[str]:
-    """Pieces of `text` that each measure at most `limit`."""
+def split_text(
+    text: str, limit: int, measure: Measure = len, estimate: Measure | None = None
+) -> list[str]:
+    """Pieces of `text` that each measure at most `limit`.
+
+    `estimate`, a cheaper measure (e.g. before formatting), finds the cut; `measure`
+    then checks each piece once, so a costly measure runs a few times, not per try.
+    """
     if limit < MIN_LIMIT:
         raise ValueError("limit too small to split sensibly")
     pieces: list[str] = []
     rest = text.strip()
     reopen = ""
+    estimate = estimate or measure
     while rest:
-        if measure(reopen + rest) <= limit:
+        # A text the estimate already finds too long is not measured at full cost.
+        if estimate(reopen + rest) <= limit and measure(reopen + rest) <= limit:
             pieces.append(reopen + rest)
             break
-        piece, rest, reopen = _next_piece(rest, reopen, limit, measure)
+        piece, rest, reopen = _next_piece(rest, reopen, limit, measure, estimate)
         pieces.append(piece)
     return pieces or [""]
 
 
-def _next_piece(rest: str, reopen: str, limit: int, measure: Measure) -> tuple[str, str, str]:
+def _next_piece(
+    rest: str, reopen: str, limit: int, measure: Measure, estimate: Measure
+) -> tuple[str, str, str]:
     """The next piece, what is left after it, and the fence that reopens its code block."""
-    budget = _longest_fitting_prefix(rest, limit - measure(reopen + FENCE_CLOSE), measure)
+    budget = _longest_fitting_prefix(rest, limit - estimate(reopen + FENCE_CLOSE), estimate)
     while True:
         head, tail = _cut(rest, budget, reopen)
         piece = reopen + head

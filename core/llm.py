@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from enum import StrEnum
 
@@ -66,21 +67,34 @@ def build_chat_model(settings: Settings, model: str | None = None) -> BaseChatMo
 
 
 async def within_deadline(chunks: AsyncIterator[str], seconds: float) -> AsyncIterator[str]:
-    """The chunks of a model stream until `seconds` after the first request, then TimeoutError.
+    """The chunks of a model stream, which must end within `seconds`, else TimeoutError.
 
     The HTTP client's timeout only bounds the gap between chunks, so a model trickling
-    tokens could run for minutes. Only the waits on the model are cancelled, never the
-    consumer's work between chunks, yet the deadline is one for the whole answer.
+    tokens could run for minutes. The model is read in a task of its own, so only the
+    model's time counts: a slow consumer (a chat platform's flood control) never makes a
+    healthy model time out, and chunks wait for it in a queue.
     """
-    deadline = asyncio.get_running_loop().time() + seconds
-    iterator = aiter(chunks)
-    while True:
+    queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+
+    async def read_model() -> None:
         try:
-            async with asyncio.timeout_at(deadline):
-                chunk = await anext(iterator)
-        except StopAsyncIteration:
-            return
-        yield chunk
+            async with asyncio.timeout(seconds):
+                async for chunk in chunks:
+                    queue.put_nowait(chunk)
+            queue.put_nowait(None)
+        except Exception as exc:  # handed to the consumer, who decides what it means
+            queue.put_nowait(exc)
+
+    reader = asyncio.create_task(read_model())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
 
 
 def classify_failure(error: BaseException) -> ModelFailure:

@@ -420,15 +420,15 @@ async def test_ask_with_model_failure_fills_the_deferred_response(
     ]
 
 
-async def test_empty_answer_removes_the_thinking_placeholder(
+async def test_an_empty_answer_says_so_in_the_deferred_response(
     client: AssistantClient, api: FakeDiscordApi, chat_model: EchoChatModel
 ):
-    chat_model.reply = ""
+    chat_model.reply = "   "
 
     await slash(client, api, "ask", question="say nothing")
 
-    assert api.calls("DELETE", r"/webhooks/.+/messages/@original")
-    assert api.contents(DM_CHANNEL_ID) == []
+    assert api.contents(DM_CHANNEL_ID) == [t("answer_empty", "en")]
+    assert not api.calls("DELETE", r"/webhooks/.+/messages/@original")
 
 
 async def test_long_ask_answer_continues_in_follow_ups(

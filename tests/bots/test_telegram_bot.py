@@ -591,6 +591,7 @@ async def test_a_file_the_bot_api_will_not_serve_gets_a_clear_message(
     no_documents: CoreDeps,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     telegram_api.fail_next("getFile", status=400, description="Bad Request: file is too big")
     document = updates.document("huge-1", file_name="huge.pdf")  # no file_size given
 
@@ -876,8 +877,12 @@ def utf16_units(text: str) -> int:
 
 
 async def test_a_long_answer_with_emoji_fits_telegrams_utf16_limit(
-    application: Application, telegram_api: FakeBotApi, chat_model: EchoChatModel
+    application: Application,
+    telegram_api: FakeBotApi,
+    chat_model: EchoChatModel,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(telegram_messenger, "PRIVATE_EDIT_INTERVAL_SECONDS", 0.05)
     paragraphs = [f"Step {i} 🎉🚀 " + "😀 emoji make it longer " * 8 for i in range(50)]
     chat_model.reply = "\n\n".join(paragraphs)
     assert utf16_units(chat_model.reply) > 2 * 4096

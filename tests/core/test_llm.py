@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import httpx
 import openai
 import pytest
 from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 
-from core.llm import ModelFailure, build_chat_model, classify_failure, default_model
+from core.llm import (
+    ModelFailure,
+    build_chat_model,
+    classify_failure,
+    default_model,
+    within_deadline,
+)
 from core.settings import Provider, Settings
 
 
@@ -86,3 +95,29 @@ def _status_error(cls: type[openai.APIStatusError], status: int, message: str) -
 )
 def test_failures_are_classified(error: BaseException, failure: ModelFailure) -> None:
     assert classify_failure(error) is failure
+
+
+async def test_a_slow_reader_does_not_make_a_healthy_model_time_out() -> None:
+    """Flood control may hold the chat's edits; only the model's own time counts."""
+
+    async def quick_model() -> AsyncIterator[str]:
+        for word in ("one ", "two ", "three"):
+            yield word
+
+    received = []
+    async for chunk in within_deadline(quick_model(), 0.2):
+        received.append(chunk)
+        await asyncio.sleep(0.15)  # the platform makes us wait between edits
+
+    assert "".join(received) == "one two three"
+
+
+async def test_a_trickling_model_times_out_as_a_whole() -> None:
+    async def trickle() -> AsyncIterator[str]:
+        while True:
+            await asyncio.sleep(0.05)
+            yield "."
+
+    with pytest.raises(TimeoutError):
+        async for _chunk in within_deadline(trickle(), 0.3):
+            pass
