@@ -18,11 +18,11 @@ from workers.queue import ProcrastinateJobs
 
 @asynccontextmanager
 async def core_and_jobs(settings: Settings) -> AsyncIterator[tuple[CoreDeps, procrastinate.App]]:
-    """The core's resources and the job app bound to the same database."""
+    """The core's resources and the job app, sharing the core's Postgres pool."""
     # The core opens first: it checks both servers and fails fast with a clear error.
     async with (
         open_core(settings, jobs=ProcrastinateJobs(app)) as deps,
-        connected(settings.database_url) as job_app,
+        connected(deps.pool) as job_app,
     ):
         yield deps, job_app
 

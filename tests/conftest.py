@@ -140,7 +140,7 @@ async def deps(
             model_factory=lambda _s, _name: chat_model,
             embeddings=embeddings,
         ) as core,
-        connected(settings.database_url),
+        connected(core.pool),
     ):
         await core.redis.flushdb()
         async with core.pool.connection() as conn:
