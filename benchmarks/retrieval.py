@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -280,7 +281,7 @@ QUESTION_SETS = (
 
 
 async def evaluate(index: ChunkIndex) -> list[dict[str, object]]:
-    results = []
+    results: list[dict[str, object]] = []
     for mode in ("vector", "keyword", "hybrid"):
         for label, column, proofs in QUESTION_SETS:
             hits_at_1 = hits_at_k = 0
@@ -315,10 +316,16 @@ async def run() -> dict[str, object]:
         url = admin_url.replace("/postgres?", f"/{name}?")
         settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
         migrate(settings)
-        pool = AsyncConnectionPool(url, open=False)
+        pool = AsyncConnectionPool(url, max_size=settings.database_pool_size, open=False)
         await pool.open()
         embeddings = LocalMiniLMEmbeddings()
-        index = await ChunkIndex.open(pool, url, embeddings, embeddings_model_name(settings))
+        index = await ChunkIndex.open(
+            pool,
+            url,
+            embeddings,
+            embeddings_model_name(settings),
+            pool_size=settings.database_pool_size,
+        )
         corpus = build_documents(random.Random(SEED))
         started = time.perf_counter()
         chunks = await index_corpus(pool, index, corpus)
@@ -345,7 +352,7 @@ def print_table(report: dict[str, object]) -> None:
         f"indexed in {report['indexing_seconds']:.1f} s; {len(FACTS)} questions per set"
     )
     print(f"{'mode':<8} {'questions':<14} {'hit@1':>6} {'hit@5':>6} {'median ms':>10}")
-    for row in report["results"]:  # type: ignore[union-attr]
+    for row in cast("list[dict[str, object]]", report["results"]):
         print(
             f"{row['mode']:<8} {row['questions']:<14} {row['hit_at_1']:>6.2f} "
             f"{row['hit_at_5']:>6.2f} {row['median_ms']:>10.1f}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
@@ -72,26 +72,38 @@ async def open_core(
     model_factory: ModelFactory = build_chat_model,
     embeddings: Embeddings | None = None,
 ) -> AsyncIterator[CoreDeps]:
-    """Open Redis and the Postgres pool for the lifetime of a process."""
+    """Open Redis, the Postgres pool and the vector index for the lifetime of a process.
+
+    Whatever opened before a step that fails is closed again, so a failed start-up
+    leaves no connection behind.
+    """
     # One direct connection first: a dead or misconfigured server fails fast and plainly
     # here, instead of after the pool's retry window.
     await (await AsyncConnection.connect(settings.database_url, connect_timeout=10)).close()
-    redis = Redis.from_url(settings.redis_url)
-    try:
+    async with AsyncExitStack() as opened:
+        redis = Redis.from_url(settings.redis_url)
+        opened.push_async_callback(redis.aclose)
         await redis.ping()
-    except Exception:
-        await redis.aclose()
-        raise
-    pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False)
-    await pool.open(wait=True, timeout=30)
-    index = await ChunkIndex.open(
-        pool,
-        settings.database_url,
-        embeddings or build_embeddings(settings),
-        embeddings_model_name(settings),
-    )
-    outbox = Outbox(redis)
-    try:
+        # The one psycopg pool of the process: the job engine shares it (workers.app).
+        # `check` replaces connections the server dropped (restarts, idle timeouts).
+        pool = AsyncConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=settings.database_pool_size,
+            check=AsyncConnectionPool.check_connection,
+            open=False,
+        )
+        opened.push_async_callback(pool.close)
+        await pool.open(wait=True, timeout=30)
+        index = await ChunkIndex.open(
+            pool,
+            settings.database_url,
+            embeddings or build_embeddings(settings),
+            embeddings_model_name(settings),
+            pool_size=settings.database_pool_size,
+        )
+        opened.push_async_callback(index.close)
+        outbox = Outbox(redis)
         yield CoreDeps(
             settings=settings,
             redis=redis,
@@ -116,7 +128,3 @@ async def open_core(
                 MediaTranscriber(settings, TranscriptStore(pool)),
             ),
         )
-    finally:
-        await index.close()
-        await pool.close()
-        await redis.aclose()

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
 
     # Services
     database_url: str = "postgresql://postgres:postgres@localhost:5432/assistant"
+    # Connections each of a process's two pools may open (see README, "Connections").
+    database_pool_size: int = Field(default=5, ge=1, le=100)
     redis_url: str = "redis://localhost:6379/0"
     data_dir: Path = Path("data")
     log_level: str = "INFO"

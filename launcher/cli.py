@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import getpass
 import logging
+import signal
 import sys
+from types import FrameType
 
 from core.settings import ConfigError, Settings, load_settings
 from launcher.services import StartupError
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     import redis.exceptions
 
     args = build_parser().parse_args(argv)
+    _stop_on_sigterm()
     try:
         settings = load_settings()
         is_quiet = args.command == "console" or (
@@ -126,7 +129,28 @@ def main(argv: list[str] | None = None) -> None:
     except StartupError as exc:
         sys.exit(f"Cannot start: {exc}")
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl+C or SIGTERM, after a clean stop: exit status 0
+
+
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM (`docker compose stop`, systemd) stop every sub-command as Ctrl+C does.
+
+    SIGTERM goes to whatever handles SIGINT at that moment: inside `asyncio.run` that
+    cancels the main task, so `finally` blocks and context managers finish in-flight
+    replies and jobs and close connections; elsewhere KeyboardInterrupt unwinds the stack,
+    stopping the embedded model's process on the way. A second signal stops at once.
+    """
+    # A shell starts background jobs with SIGINT ignored; asyncio only takes over SIGINT
+    # (to cancel its main task) when Python's default handler is in place.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def like_sigint(_signum: int, frame: FrameType | None) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if not callable(handler):
+            raise KeyboardInterrupt
+        handler(signal.SIGINT, frame)
+
+    signal.signal(signal.SIGTERM, like_sigint)
 
 
 def _configure_logging(settings: Settings, *, is_quiet: bool) -> None:

@@ -18,11 +18,11 @@ from workers.queue import ProcrastinateJobs
 
 @asynccontextmanager
 async def core_and_jobs(settings: Settings) -> AsyncIterator[tuple[CoreDeps, procrastinate.App]]:
-    """The core's resources and the job app bound to the same database."""
+    """The core's resources and the job app, sharing the core's Postgres pool."""
     # The core opens first: it checks both servers and fails fast with a clear error.
     async with (
         open_core(settings, jobs=ProcrastinateJobs(app)) as deps,
-        connected(settings.database_url) as job_app,
+        connected(deps.pool) as job_app,
     ):
         yield deps, job_app
 
@@ -71,9 +71,17 @@ def _frontends(deps: CoreDeps, target: str, user: str) -> list[Coroutine[Any, An
 
 
 async def run_worker(settings: Settings, queues: list[str] | None) -> None:
-    """Process background jobs until stopped (SIGTERM lets the running ones finish first)."""
+    """Process background jobs until cancelled (by SIGTERM or Ctrl+C, see launcher.cli).
+
+    Cancelling stops the worker gracefully: running jobs finish, waiting ones stay queued.
+    """
     async with core_and_jobs(settings) as (deps, job_app):
-        await job_app.run_worker_async(queues=queues, additional_context={"deps": deps})
+        await job_app.run_worker_async(
+            # procrastinate documents None as "every queue"; its TypedDict leaves None out.
+            queues=queues,  # type: ignore[arg-type]
+            install_signal_handlers=False,
+            additional_context={"deps": deps},
+        )
 
 
 async def reindex(settings: Settings) -> int:

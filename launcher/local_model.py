@@ -71,7 +71,10 @@ def serve_forever(settings: Settings, port: int) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    while not stop:
+    # Stop with the process that started us even when it was killed outright (SIGKILL,
+    # OOM) and could not stop us: the kernel then gives us a new parent.
+    parent = os.getppid()
+    while not stop and os.getppid() == parent:
         time.sleep(0.2)
     del server
 
@@ -90,21 +93,11 @@ def start_local_model(
             env=os.environ.copy(),
         )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StartupError(f"the local model process exited; see {log_path}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    else:
-        process.terminate()
-        raise StartupError(
-            f"the local model did not start in {START_TIMEOUT_SECONDS:.0f}s; see {log_path}"
-        )
+    try:
+        _wait_until_healthy(process, base_url, log_path)
+    except BaseException:  # also Ctrl+C or SIGTERM while it loads: leave no orphan
+        stop_child(process)
+        raise
     max_tokens = settings.llm_max_output_tokens
     if "llm_max_output_tokens" not in settings.model_fields_set:
         max_tokens = min(max_tokens, LOCAL_MAX_OUTPUT_TOKENS)
@@ -117,6 +110,22 @@ def start_local_model(
         }
     )
     return process, resolved
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StartupError(f"the local model process exited; see {log_path}")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise StartupError(
+        f"the local model did not start in {START_TIMEOUT_SECONDS:.0f}s; see {log_path}"
+    )
 
 
 def stop_child(process: subprocess.Popen[bytes]) -> None:

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -48,14 +49,24 @@ def database_url(services_dir: Path) -> Iterator[str]:
     admin_url = os.environ.get("TEST_DATABASE_URL") or start_postgres(
         services_dir / "pg", on_exit="delete"
     )
+    with scratch_database(admin_url) as url:
+        yield url
+
+
+@contextmanager
+def scratch_database(server_url: str, *, is_migrated: bool = True) -> Iterator[str]:
+    """A new database on the server of `server_url`, dropped afterwards; its URL."""
     name = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(admin_url, name)
-    migrate(Settings(database_url=url))
-    yield url
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = _with_database(server_url, name)
+    try:
+        if is_migrated:
+            migrate(Settings(database_url=url))
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _with_database(url: str, name: str) -> str:
@@ -129,7 +140,7 @@ async def deps(
             model_factory=lambda _s, _name: chat_model,
             embeddings=embeddings,
         ) as core,
-        connected(settings.database_url),
+        connected(core.pool),
     ):
         await core.redis.flushdb()
         async with core.pool.connection() as conn:

