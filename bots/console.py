@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import mimetypes
 import sys
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
@@ -178,6 +179,7 @@ async def chat_loop(
         if message.is_final and message.status_key:
             jobs.mark(finished=message.status_key)
 
+    lines = read_lines(stdin)
     outbox_task = asyncio.create_task(
         deps.outbox.deliver_forever(Platform.CONSOLE, CONSUMER_NAME, deliver, chat_id=chat.id)
     )
@@ -192,7 +194,7 @@ async def chat_loop(
             if is_interactive:
                 stdout.write(f"{user}> ")
                 stdout.flush()
-            line = await asyncio.to_thread(stdin.readline)
+            line = await lines.get()
             if not line:
                 break
             if line.strip():
@@ -205,6 +207,29 @@ async def chat_loop(
         outbox_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await outbox_task
+
+
+def read_lines(stdin: TextIO) -> asyncio.Queue[str]:
+    """Lines of `stdin` as they are typed ("" at the end), read on a daemon thread.
+
+    A thread of the default executor would keep the process alive at exit until the next
+    line arrives, so a stop (SIGTERM) would hang on a terminal nobody types in.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            line = stdin.readline()
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            except RuntimeError:  # the chat has ended and its loop is closed
+                return
+            if not line:
+                return
+
+    threading.Thread(target=pump, name="console-input", daemon=True).start()
+    return queue
 
 
 async def answer_line(

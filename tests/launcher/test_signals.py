@@ -81,7 +81,7 @@ def telegram_api_url() -> Iterator[str]:
 @pytest.fixture
 def start(
     own_database_url: str, redis_url: str, telegram_api_url: str, tmp_path: Path
-) -> Iterator[Callable[[list[str], str], subprocess.Popen[str]]]:
+) -> Iterator[Callable[[list[str], str | None], subprocess.Popen[str]]]:
     """`start(args, ready_line)`: run `assistant ARGS` with no model provider configured (so
     it starts the embedded model in a child process) until it logs `ready_line`."""
     started: list[subprocess.Popen[str]] = []
@@ -96,17 +96,21 @@ def start(
         "TELEGRAM_API_BASE_URL": telegram_api_url,
     }
 
-    def run(args: list[str], ready_line: str) -> subprocess.Popen[str]:
+    def run(args: list[str], ready_line: str | None) -> subprocess.Popen[str]:
+        """`ready_line` None: talk to it through its stdin and stdout, kept open."""
+        is_talked_to = ready_line is None
         process = subprocess.Popen(
             [sys.executable, "-m", "launcher", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if is_talked_to else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if is_talked_to else subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             cwd=tmp_path,
             env=env,
         )
         started.append(process)
+        if ready_line is None:
+            return process
         assert process.stderr is not None
         seen = []
         for line in process.stderr:
@@ -132,7 +136,9 @@ def start(
     ids=["run", "worker"],
 )
 def test_sigterm_stops_cleanly_and_takes_the_model_process_along(
-    start: Callable[[list[str], str], subprocess.Popen[str]], args: list[str], ready_line: str
+    start: Callable[[list[str], str | None], subprocess.Popen[str]],
+    args: list[str],
+    ready_line: str,
 ) -> None:
     process = start(args, ready_line)
     (model,) = child_pids(process.pid)
@@ -147,7 +153,7 @@ def test_sigterm_stops_cleanly_and_takes_the_model_process_along(
 
 
 def test_the_model_process_stops_when_its_parent_is_killed(
-    start: Callable[[list[str], str], subprocess.Popen[str]],
+    start: Callable[[list[str], str | None], subprocess.Popen[str]],
 ) -> None:
     process = start(["worker", "--queue", "signal-test"], "Starting worker")
     (model,) = child_pids(process.pid)
@@ -160,3 +166,20 @@ def test_the_model_process_stops_when_its_parent_is_killed(
     while is_running(model) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not is_running(model), "the model process was orphaned"
+
+
+def test_sigterm_stops_a_terminal_chat_waiting_for_input(
+    start: Callable[[list[str], str | None], subprocess.Popen[str]],
+) -> None:
+    process = start(["console"], None)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write("/help\n")
+    process.stdin.flush()
+    assert process.stdout.readline().strip(), "the chat answered: it is up"
+    (model,) = child_pids(process.pid)
+
+    process.send_signal(signal.SIGTERM)  # its input stays open: nobody types, nobody closes it
+    process.wait(timeout=EXIT_TIMEOUT_SECONDS)
+
+    assert process.returncode == 0
+    assert not is_running(model), "the model process outlived its parent"
