@@ -288,28 +288,32 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "en": "(I summarised older messages to keep our conversation short; see /history.)",
         "pt-BR": "(Resumi mensagens antigas para manter a conversa curta; veja /history.)",
     },
-    "error_unreachable": {
+    "reason_model_unreachable": {
         "en": "I can't reach the language model right now. Please try again in a moment.",
         "pt-BR": "Não consigo falar com o modelo de linguagem agora. Tente de novo em instantes.",
     },
-    "error_auth": {
+    "reason_model_auth": {
         "en": "The language model refused my credentials. An admin needs to check the API key.",
         "pt-BR": "O modelo de linguagem recusou minhas credenciais. Um admin precisa verificar "
         "a chave de API.",
     },
-    "error_timeout": {
+    "reason_model_timeout": {
         "en": "The language model took too long to answer. Please try again.",
         "pt-BR": "O modelo de linguagem demorou demais para responder. Tente de novo.",
     },
-    "error_context": {
+    "reason_model_context": {
         "en": "That was too long for the model. Try a shorter message or /reset.",
         "pt-BR": "Isso ficou longo demais para o modelo. Tente uma mensagem menor ou /reset.",
     },
-    "error_rate_limited": {
+    "reason_model_rate_limited": {
         "en": "The language model is busy (rate limit). Please try again shortly.",
         "pt-BR": "O modelo de linguagem está ocupado (limite de uso). Tente de novo logo.",
     },
     "error_generic": {
+        "en": "Something went wrong on my side. Your conversation is safe; please try again.",
+        "pt-BR": "Algo deu errado do meu lado. Sua conversa está salva; tente de novo.",
+    },
+    "reason_model_generic": {
         "en": "Something went wrong on my side. Your conversation is safe; please try again.",
         "pt-BR": "Algo deu errado do meu lado. Sua conversa está salva; tente de novo.",
     },

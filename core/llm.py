@@ -12,6 +12,7 @@ import openai
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 
+from core.errors import ReasonedError
 from core.settings import Provider, Settings
 
 DEFAULT_MODELS = {
@@ -22,7 +23,7 @@ DEFAULT_MODELS = {
 
 
 class ModelFailure(StrEnum):
-    """Kinds of model failure, each with its own message to the user (`error_<kind>`)."""
+    """Kinds of model failure, each with its own message to the user (`reason_model_<kind>`)."""
 
     UNREACHABLE = "unreachable"
     AUTH = "auth"
@@ -118,6 +119,19 @@ def classify_failure(error: BaseException) -> ModelFailure:
     if status == 404 and "model" in message:
         return ModelFailure.UNREACHABLE
     return ModelFailure.GENERIC
+
+
+class ModelError(ReasonedError):
+    """A failed model call as the user hears it; `failure` says what kind it was."""
+
+    def __init__(self, failure: ModelFailure, cause: BaseException) -> None:
+        super().__init__(f"model_{failure.value}", repr(cause))
+        self.failure = failure
+
+    @classmethod
+    def of(cls, error: BaseException) -> ModelError:
+        """The error any provider raised, classified."""
+        return cls(classify_failure(error), error)
 
 
 def _secret(settings: Settings) -> str | None:

@@ -18,7 +18,7 @@ from core.jobs import SUMMARISE_CONVERSATION
 from core.knowledge.answer import sources_block, stream_grounded_answer
 from core.knowledge.index import EmbeddingModelChanged, Passage
 from core.knowledge.web import find_urls
-from core.llm import ModelFailure, classify_failure, within_deadline
+from core.llm import ModelError, ModelFailure, within_deadline
 from core.media.transcription import TranscriptionError
 from core.memory import Conversation, new_turn
 from core.types import Attachment, Command, Done, Event, Incoming, Notice, TextDelta
@@ -177,12 +177,12 @@ class ChatService:
                     unsent = ""
         except Exception as exc:
             # The conversation is left as it was: a failed turn is not remembered.
-            failure = classify_failure(exc)
-            if failure is ModelFailure.GENERIC:  # not a model outage: a bug to fix
+            error = ModelError.of(exc)
+            if error.failure is ModelFailure.GENERIC:  # not a model outage: a bug to fix
                 logger.exception("model call failed for %s", key)
             else:
-                logger.warning("model call failed for %s (%s): %r", key, failure, exc)
-            yield Notice(t(f"error_{failure.value}", locale), is_error=True)
+                logger.warning("model call failed for %s (%s): %r", key, error.failure, exc)
+            yield Notice(explain(error, locale), is_error=True)
             return
         answer = "".join(parts).strip()
         if not answer:

@@ -406,7 +406,7 @@ async def test_model_failure_gives_a_friendly_message_and_keeps_memory(
 
     await feed(application, updates.private_message("are you there"))
 
-    assert telegram_api.texts_in(ALICE["id"]) == [t("error_unreachable", "en")]
+    assert telegram_api.texts_in(ALICE["id"]) == [t("reason_model_unreachable", "en")]
     key = f"tg:{ALICE['id']}|tg:{ALICE['id']}"
     assert (await telegram_deps.memory.load(key)).is_empty
 

@@ -11,7 +11,10 @@ import pytest
 from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 
+from core.errors import ReasonedError, explain
+from core.i18n import t
 from core.llm import (
+    ModelError,
     ModelFailure,
     build_chat_model,
     classify_failure,
@@ -121,3 +124,10 @@ async def test_a_trickling_model_times_out_as_a_whole() -> None:
     with pytest.raises(TimeoutError):
         async for _chunk in within_deadline(trickle(), 0.3):
             pass
+
+
+def test_a_model_failure_is_told_like_every_other_reasoned_error() -> None:
+    error = ModelError.of(openai.APIConnectionError(request=REQUEST))
+
+    assert isinstance(error, ReasonedError) and error.failure is ModelFailure.UNREACHABLE
+    assert explain(error, "pt-BR") == t("reason_model_unreachable", "pt-BR")
