@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import mimetypes
 import sys
 import threading
@@ -22,8 +23,11 @@ from typing import TextIO
 from bots.delivery import deliver_events, deliver_outbox_message
 from core.commands import command_from_text
 from core.deps import CoreDeps
+from core.i18n import t
 from core.service import ChatService
 from core.types import Attachment, ChatRef, Identity, Incoming, OutboxMessage, Platform
+
+logger = logging.getLogger(__name__)
 
 CONSUMER_NAME = "console"
 UPLOAD_COMMAND = "upload"
@@ -240,14 +244,20 @@ async def answer_line(
     stdout: TextIO,
     jobs: JobWatch,
 ) -> None:
-    """Answer one typed line, or say why it cannot be sent."""
+    """Answer one typed line, or say why it cannot be; one failed line never ends the chat."""
     try:
         incoming = parse_line(line, identity, chat)
     except ConsoleInputError as exc:
         stdout.write(f"{exc}\n")
         stdout.flush()
         return
-    await answer(service, incoming, stdout, jobs)
+    try:
+        await answer(service, incoming, stdout, jobs)
+    except Exception:
+        # Log first, so the failure is recorded even if printing the apology fails too.
+        logger.exception("could not answer a line in the terminal chat")
+        stdout.write(t("error_generic", service.deps.settings.default_locale) + "\n")
+        stdout.flush()
 
 
 async def answer(

@@ -49,6 +49,7 @@ from bots.discord_commands import (
     chat_of,
     identity_of,
     incoming_from_interaction,
+    manages_server,
 )
 from bots.discord_messenger import NO_MENTIONS, ChannelChat, InteractionChat
 from core.commands import command_from_text
@@ -93,6 +94,7 @@ def incoming_from_message(message: discord.Message, me: discord.abc.User) -> Inc
         command=command,
         is_addressed=is_addressed_to(message, me),
         attachments=tuple(attachment_of(item) for item in message.attachments),
+        chat_admin_check=manages_server(message.author),
     )
 
 

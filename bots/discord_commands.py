@@ -8,7 +8,7 @@ configured models and the chat's documents, through the core.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, cast
 
 import discord
@@ -34,6 +34,24 @@ class CommandHost(Protocol):
 def identity_of(user: discord.abc.User) -> Identity:
     """The core's view of a Discord user (`dc:<id>`)."""
     return Identity(Platform.DISCORD, str(user.id), display_name=user.display_name)
+
+
+def manages_server(user: discord.abc.User) -> Callable[[], Awaitable[bool]]:
+    """Whether a member may administer the server's data: Discord's Manage Server."""
+
+    async def check() -> bool:
+        return isinstance(user, discord.Member) and user.guild_permissions.manage_guild
+
+    return check
+
+
+def may_manage_server(interaction: discord.Interaction) -> Callable[[], Awaitable[bool]]:
+    """Manage Server, as Discord resolved it for the member who ran the command."""
+
+    async def check() -> bool:
+        return interaction.guild_id is not None and interaction.permissions.manage_guild
+
+    return check
 
 
 def chat_of(channel: Any, channel_id: int) -> ChatRef:
@@ -67,6 +85,7 @@ def incoming_from_interaction(interaction: discord.Interaction, command: Command
         command=command,
         is_addressed=True,
         language_hint=str(interaction.locale),
+        chat_admin_check=may_manage_server(interaction),
     )
 
 

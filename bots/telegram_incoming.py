@@ -14,7 +14,7 @@ import warnings
 from typing import Any
 
 from telegram import Audio, Bot, Document, Message, Video, VideoNote, Voice
-from telegram.constants import ChatType, MessageEntityType
+from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import BadRequest
 from telegram.warnings import PTBDeprecationWarning
 
@@ -63,6 +63,11 @@ def to_incoming(message: Message, bot: Bot) -> Incoming | None:
     command = parse_command(message)
     chat = message.chat
     text = "" if command else strip_mention(said or "", bot.username)
+
+    async def is_chat_admin() -> bool:
+        member = await bot.get_chat_member(chat.id, user.id)
+        return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
     return Incoming(
         user=Identity(Platform.TELEGRAM, str(user.id), display_name=user.first_name),
         chat=ChatRef(Platform.TELEGRAM, str(chat.id), is_private=chat.type == ChatType.PRIVATE),
@@ -72,6 +77,7 @@ def to_incoming(message: Message, bot: Bot) -> Incoming | None:
         language_hint=user.language_code,
         attachments=attachments,
         unsupported=unsupported,
+        chat_admin_check=is_chat_admin,
     )
 
 

@@ -114,21 +114,41 @@ async def docs(ctx: CommandContext) -> str:
 
 
 async def forget(ctx: CommandContext) -> str:
-    """Removes one document and all of its chunks."""
+    """Removes one document and all of its chunks (in a group: its uploader or an admin)."""
     if not ctx.args:  # never guess which document to delete
         return t("forget_usage", ctx.locale)
     document, problem = await _one_document(ctx)
     if document is None:
         return problem
+    if not await _may_change(ctx, document):
+        return t("forget_not_yours", ctx.locale, name=document.title)
     await ctx.deps.knowledge.documents.delete(document.id)
     return t("forget_done", ctx.locale, name=document.title)
 
 
-async def _one_document(ctx: CommandContext) -> tuple[Document | None, str]:
-    """The document named in the arguments (or the newest one): (document, or why not)."""
-    scopes = [scope_for(ctx.incoming)]
+async def _may_change(ctx: CommandContext, document: Document) -> bool:
+    """Whose a document is: its uploader's, the group's administrators' and bot admins'."""
+    return (
+        document.added_by == ctx.incoming.user.key
+        or ctx.user.is_admin
+        or await ctx.incoming.is_chat_admin()
+    )
+
+
+async def _one_document(
+    ctx: CommandContext, *, everywhere: bool = False
+) -> tuple[Document | None, str]:
+    """The document named in the arguments (or the newest one): (document, or why not).
+
+    It is looked for in this chat's scope, or in every scope when `everywhere` (bot admins
+    naming a document from someone else's private chat by its id).
+    """
+    scopes = None if everywhere else [scope_for(ctx.incoming)]
     documents = ctx.deps.knowledge.documents
-    matches = await (documents.find(scopes, ctx.args) if ctx.args else documents.list(scopes))
+    if ctx.args:
+        matches = await documents.find(scopes, ctx.args)
+    else:
+        matches = await documents.list(scopes or [scope_for(ctx.incoming)])
     if not matches:
         key = "forget_not_found" if ctx.args else "docs_empty"
         return None, t(key, ctx.locale, reference=ctx.args)
@@ -200,7 +220,8 @@ async def retry(ctx: CommandContext) -> str:
     """Admins only: puts a failed document or video back in line for indexing."""
     if not ctx.user.is_admin:
         return t("admins_only", ctx.locale)
-    document, problem = await _one_document(ctx)
+    # A failure in someone's private chat tells them an admin can retry it: by its id.
+    document, problem = await _one_document(ctx, everywhere=True)
     if document is None:
         return problem
     intake = ctx.deps.knowledge.intake

@@ -503,6 +503,10 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "en": "Say which one: /forget <id or name> (see /docs).",
         "pt-BR": "Diga qual: /forget <id ou nome> (veja /docs).",
     },
+    "forget_not_yours": {
+        "en": "Only the person who sent {name}, the group's admins or a bot admin can forget it.",
+        "pt-BR": "Só quem enviou {name}, os admins do grupo ou um admin do bot podem esquecê-lo.",
+    },
     "forget_done": {
         "en": "Forgot {name} and everything I had indexed from it.",
         "pt-BR": "Esqueci {name} e tudo que eu tinha indexado dele.",

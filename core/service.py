@@ -21,6 +21,7 @@ from core.knowledge.web import find_urls
 from core.llm import ModelError, ModelFailure, within_deadline
 from core.media.transcription import TranscriptionError
 from core.memory import Conversation, new_turn
+from core.sanitize import cleaned
 from core.types import Attachment, Command, Done, Event, Incoming, Notice, TextDelta
 from core.users import UserRecord
 
@@ -54,6 +55,7 @@ class ChatService:
         """Answer one message; yields nothing when a group message was not meant for the bot."""
         if not self.should_answer(incoming):
             return
+        incoming = cleaned(incoming)
         said = incoming.text or (incoming.command.args if incoming.command else "")
         for link in find_urls(said):  # a bare link says nothing about the user's language
             said = said.replace(link, " ")

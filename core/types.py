@@ -76,6 +76,16 @@ class Incoming:
     attachments: tuple[Attachment, ...] = ()
     # Content sent along that the bot cannot use (e.g. "photo", "sticker"): said so.
     unsupported: tuple[str, ...] = ()
+    # Asks the platform whether the sender administers this group (asked only when needed).
+    chat_admin_check: Callable[[], Awaitable[bool]] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    async def is_chat_admin(self) -> bool:
+        """Whether the sender administers this group or server (never in private chats)."""
+        if self.chat.is_private or self.chat_admin_check is None:
+            return False
+        return await self.chat_admin_check()
 
     @property
     def conversation_key(self) -> str:

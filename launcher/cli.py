@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         sys.exit(str(exc))
     except psycopg.OperationalError as exc:
-        sys.exit(f"Cannot reach Postgres (DATABASE_URL): {exc}".strip())
+        sys.exit(postgres_problem(exc))
     except redis.exceptions.ConnectionError as exc:
         sys.exit(f"Cannot reach Redis (REDIS_URL): {exc}")
     except redis.exceptions.RedisError as exc:
@@ -130,6 +130,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"Cannot start: {exc}")
     except KeyboardInterrupt:
         pass  # Ctrl+C or SIGTERM, after a clean stop: exit status 0
+
+
+def postgres_problem(error: Exception) -> str:
+    """What to tell an operator whose Postgres refused or could not be reached."""
+    if "too many clients" in str(error).lower():
+        return (
+            "Postgres refused the connection: all its connections are in use "
+            "(max_connections). Each process keeps up to 2 × DATABASE_POOL_SIZE + 1; "
+            "lower DATABASE_POOL_SIZE or raise max_connections."
+        )
+    return f"Cannot reach Postgres (DATABASE_URL): {error}".strip()
 
 
 def _stop_on_sigterm() -> None:

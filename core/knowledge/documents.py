@@ -146,8 +146,12 @@ class DocumentStore:
             )
             return await cur.fetchall()
 
-    async def find(self, scopes: Strings, reference: str) -> Documents:
-        """Documents whose id starts with, or title or file name contains, `reference`."""
+    async def find(self, scopes: Strings | None, reference: str) -> Documents:
+        """Documents whose id starts with, or title or file name contains, `reference`.
+
+        `scopes` None searches every scope (bot admins acting on anyone's document). The
+        reference is matched literally: `%` and `_` are characters, not wildcards.
+        """
         pattern = reference.strip().lower()
         if not pattern:
             return []
@@ -156,13 +160,14 @@ class DocumentStore:
             await cur.execute(
                 f"""
                 SELECT {DOCUMENT_COLUMNS} FROM documents
-                WHERE scope = ANY(%(scopes)s)
-                  AND (id LIKE %(prefix)s OR lower(title) = %(exact)s
-                       OR lower(file_name) = %(exact)s OR position(%(exact)s IN lower(title)) > 0
-                       OR position(%(exact)s IN lower(file_name)) > 0)
-                ORDER BY (id LIKE %(prefix)s) DESC, created_at DESC
+                WHERE (%(scopes)s::text[] IS NULL OR scope = ANY(%(scopes)s))
+                  AND (starts_with(id, %(pattern)s) OR lower(title) = %(pattern)s
+                       OR lower(file_name) = %(pattern)s
+                       OR position(%(pattern)s IN lower(title)) > 0
+                       OR position(%(pattern)s IN lower(file_name)) > 0)
+                ORDER BY starts_with(id, %(pattern)s) DESC, created_at DESC
                 """,
-                {"scopes": scopes, "prefix": pattern.replace("%", "") + "%", "exact": pattern},
+                {"scopes": scopes, "pattern": pattern},
             )
             return await cur.fetchall()
 

@@ -118,6 +118,8 @@ class Intake:
         data = await attachment.fetch()
         if len(data) > limit:  # the platform's declared size was wrong
             raise _too_large(len(data), limit)
+        if not data:  # nothing to learn, and every empty file would look like every other
+            raise ReasonedError("empty")
         return data
 
     async def _record(

@@ -195,8 +195,10 @@ def slash_command(
     locale: str = "en-US",
     guild_id: int | None = None,
     command_guild_id: int | None = None,
+    permissions: int = 0,
 ) -> dict[str, Any]:
-    """An INTERACTION_CREATE payload for a slash command (or its autocomplete, with `focused`)."""
+    """An INTERACTION_CREATE payload for a slash command (or its autocomplete, with `focused`);
+    `permissions` are the member's resolved permissions in the channel."""
     data: dict[str, Any] = {
         "id": snowflake(),
         "name": name,
@@ -228,6 +230,6 @@ def slash_command(
         payload["context"] = 1
     else:
         payload["guild_id"] = str(guild_id)
-        payload["member"] = {**member(user_payload), "permissions": "0"}
+        payload["member"] = {**member(user_payload), "permissions": str(permissions)}
         payload["context"] = 0
     return payload

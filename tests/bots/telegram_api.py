@@ -31,7 +31,15 @@ MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 POLL_WAIT_SECONDS = 0.05
 
 # PTB sends form fields with non-string values JSON-encoded; these come back as numbers.
-_INT_PARAMS = {"chat_id", "message_id", "message_thread_id", "offset", "limit", "timeout"}
+_INT_PARAMS = {
+    "chat_id",
+    "message_id",
+    "message_thread_id",
+    "offset",
+    "limit",
+    "timeout",
+    "user_id",
+}
 
 
 @dataclass
@@ -77,6 +85,8 @@ class FakeBotApi:
     group_max_messages: int | None = None
     group_window_seconds: float = 1.0
     flood_refusals: int = 0
+    # Users who administer every group, for getChatMember.
+    chat_admins: set[int] = field(default_factory=set)
     _failures: dict[str, deque[_Failure]] = field(default_factory=lambda: defaultdict(deque))
     _message_ids: itertools.count = field(default_factory=lambda: itertools.count(10_000))
     _runner: web.AppRunner | None = None
@@ -201,6 +211,20 @@ class FakeBotApi:
                 "document": {"file_id": f"sent-{message_id}", "file_unique_id": f"u{message_id}"},
             }
         )
+
+    def _api_getChatMember(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
+        user_id = int(params["user_id"])
+        status = "administrator" if user_id in self.chat_admins else "member"
+        user = {"id": user_id, "is_bot": False, "first_name": f"user {user_id}"}
+        member: dict[str, Any] = {"status": status, "user": user}
+        if status == "administrator":
+            rights = (
+                "can_be_edited can_manage_chat can_delete_messages can_manage_video_chats "
+                "can_restrict_members can_promote_members can_change_info can_invite_users "
+                "can_post_stories can_edit_stories can_delete_stories is_anonymous"
+            )
+            member |= dict.fromkeys(rights.split(), False)
+        return _ok(member)
 
     def _api_getMe(self, params: dict[str, Any]) -> web.Response:  # noqa: N802
         return _ok(

@@ -4,14 +4,15 @@ as they stream, on the same delivery layer as the bots."""
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bots.console import ConsoleInputError, answer, parse_line
+from bots.console import ConsoleInputError, JobWatch, answer, answer_line, parse_line
 from core.i18n import t
 from core.service import ChatService
-from core.types import ChatRef, Identity, Platform
+from core.types import ChatRef, Event, Identity, Incoming, Platform
 from tests.fakes import EchoChatModel
 
 ME = Identity(Platform.CONSOLE, "alice", display_name="alice")
@@ -82,3 +83,23 @@ async def test_bare_lang_answers_instead_of_crashing(service: ChatService) -> No
     await answer(service, parse_line("/lang", ME, CHAT), stdout)
 
     assert "en" in stdout.getvalue() and t("error_generic", "en") not in stdout.getvalue()
+
+
+async def test_one_failed_line_never_ends_the_chat(
+    service: ChatService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    stdout = io.StringIO()
+    jobs = JobWatch()
+    real_handle = ChatService.handle
+
+    def failing_once(self: ChatService, incoming: Incoming) -> AsyncIterator[Event]:
+        monkeypatch.setattr(ChatService, "handle", real_handle)
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(ChatService, "handle", failing_once)
+
+    await answer_line(service, "first", ME, CHAT, stdout, jobs)
+    await answer_line(service, "second", ME, CHAT, stdout, jobs)
+
+    assert stdout.getvalue() == t("error_generic", "en") + "\necho: second\n"
+    assert any(r.levelname == "ERROR" and r.exc_info for r in caplog.records)

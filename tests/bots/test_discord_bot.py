@@ -140,13 +140,16 @@ async def slash(
     in_guild: bool = False,
     locale: str = "en-US",
     focused: str | None = None,
+    user: dict[str, Any] = ALICE,
+    permissions: int = 0,
     **options: str,
 ) -> discord.Interaction:
     """Run a slash command (or its autocomplete) through the client's command tree."""
-    channel = text_channel(CHANNEL_ID) if in_guild else dm_channel(DM_CHANNEL_ID, ALICE)
+    channel = text_channel(CHANNEL_ID) if in_guild else dm_channel(DM_CHANNEL_ID, user)
     payload = slash_command(
         command,
-        user_payload=ALICE,
+        user_payload=user,
+        permissions=permissions,
         channel=channel,
         options=options,
         focused=focused,
@@ -684,3 +687,35 @@ async def test_a_command_failing_after_the_defer_replaces_thinking_with_an_apolo
     assert api.calls("PATCH", r"/webhooks/.+/messages/@original")
     assert not api.calls("POST", r"/webhooks/.+"), "no follow-up: the original is edited"
     assert api.contents(DM_CHANNEL_ID) == [t("error_generic", "en")]
+
+
+MANAGE_GUILD = 1 << 5
+BRUNO = user(300_000_000_000_000_002, "bruno")
+
+
+@pytest.mark.parametrize("permissions", [0, MANAGE_GUILD], ids=["member", "manages-server"])
+async def test_only_the_uploader_or_a_server_manager_forgets_a_channel_document(
+    client: AssistantClient, api: FakeDiscordApi, no_documents: CoreDeps, permissions: int
+):
+    document, _ = await no_documents.knowledge.documents.add(
+        scope=f"dc:{CHANNEL_ID}",
+        added_by=f"dc:{ALICE['id']}",
+        title="notes.txt",
+        kind="text",
+        file_name="notes.txt",
+        mime_type="text/plain",
+        data=b"Recife is in Pernambuco.",
+    )
+
+    await slash(
+        client,
+        api,
+        "forget",
+        in_guild=True,
+        user=BRUNO,
+        permissions=permissions,
+        document=document.short_id,
+    )
+
+    left = [title for _id, title, _state in await documents_in(no_documents)]
+    assert left == ([] if permissions else ["notes.txt"])

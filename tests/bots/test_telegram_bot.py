@@ -1082,3 +1082,36 @@ async def test_local_mode_reads_files_from_the_servers_folder(
     assert status == t("doc_received", "en", name="big.txt")
     [(_id, title, _state)] = await documents_in(no_documents)
     assert title == "big.txt"
+
+
+async def group_document(deps: CoreDeps, *, added_by: dict[str, Any]) -> str:
+    """A document that `added_by` sent to the group; returns its short id."""
+    document, _ = await deps.knowledge.documents.add(
+        scope=f"tg:{GROUP_ID}",
+        added_by=f"tg:{added_by['id']}",
+        title="notes.txt",
+        kind="text",
+        file_name="notes.txt",
+        mime_type="text/plain",
+        data=NOTES,
+    )
+    return document.short_id
+
+
+@pytest.mark.parametrize("is_group_admin", [False, True])
+async def test_only_the_uploader_or_a_group_admin_forgets_a_group_document(
+    application: Application,
+    telegram_api: FakeBotApi,
+    no_documents: CoreDeps,
+    is_group_admin: bool,
+) -> None:
+    short_id = await group_document(no_documents, added_by=ALICE)
+    if is_group_admin:
+        telegram_api.chat_admins.add(BRUNO["id"])
+
+    await feed(application, updates.command(f"/forget {short_id}", user=BRUNO, chat_id=GROUP_ID))
+
+    [member] = telegram_api.calls_to("getChatMember")
+    assert member == {"chat_id": GROUP_ID, "user_id": BRUNO["id"]}
+    left = [title for _id, title, _state in await documents_in(no_documents)]
+    assert left == ([] if is_group_admin else ["notes.txt"])

@@ -8,9 +8,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from core.settings import Settings
+from launcher.cli import postgres_problem
 from launcher.local_model import start_local_model, stop_child
 
 PROCESS_TIMEOUT_SECONDS = 120
@@ -110,3 +112,14 @@ def test_start_up_problems_are_reported_plainly(
     assert result.returncode == 1
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_database_out_of_connections_is_explained() -> None:
+    refused = psycopg.OperationalError("FATAL:  sorry, too many clients already")
+
+    problem = postgres_problem(refused)
+
+    assert "max_connections" in problem and "DATABASE_POOL_SIZE" in problem
+    assert postgres_problem(psycopg.OperationalError("no route")).startswith(
+        "Cannot reach Postgres (DATABASE_URL)"
+    )
