@@ -95,6 +95,7 @@ def incoming_from_message(message: discord.Message, me: discord.abc.User) -> Inc
         is_addressed=is_addressed_to(message, me),
         attachments=tuple(attachment_of(item) for item in message.attachments),
         chat_admin_check=manages_server(message.author),
+        delivery_id=f"dc:message:{message.id}",
     )
 
 

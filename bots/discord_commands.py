@@ -14,7 +14,7 @@ from typing import Any, Protocol, cast
 import discord
 from discord import app_commands
 
-from core.commands import COMMAND_DESCRIPTIONS
+from core.commands import ADMIN_COMMANDS, COMMAND_DESCRIPTIONS
 from core.service import ASK_COMMAND, ChatService
 from core.types import ChatRef, Command, Identity, Incoming, Platform
 
@@ -67,6 +67,7 @@ DISCORD_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "model.name": {"en": "Model to switch to", "pt-BR": "Modelo para usar"},
     "lang.language": {"en": "Language for my messages", "pt-BR": "Idioma das minhas mensagens"},
     "forget.document": {"en": "Document name or id", "pt-BR": "Nome ou id do documento"},
+    "access.who": {"en": "Identity, e.g. dc:123 or tg:456", "pt-BR": "Identidade, ex.: dc:123"},
 }
 _DESCRIPTIONS = {**COMMAND_DESCRIPTIONS, **DISCORD_DESCRIPTIONS}
 _PT_BR_BY_ENGLISH = {texts["en"]: texts["pt-BR"] for texts in _DESCRIPTIONS.values()}
@@ -86,6 +87,7 @@ def incoming_from_interaction(interaction: discord.Interaction, command: Command
         is_addressed=True,
         language_hint=str(interaction.locale),
         chat_admin_check=may_manage_server(interaction),
+        delivery_id=f"dc:interaction:{interaction.id}",
     )
 
 
@@ -208,6 +210,29 @@ async def retry(interaction: discord.Interaction, document: str) -> None:
     await _client(interaction).answer_command(interaction, Command("retry", document))
 
 
+async def quota(interaction: discord.Interaction, who: str = "", answers: str = "") -> None:
+    """Shows your usage and limit today; admins set someone's daily answers."""
+    args = f"{who} {answers}".strip()
+    await _client(interaction).answer_command(interaction, Command("quota", args))
+
+
+@app_commands.describe(who=_describe("access.who"))
+async def allow(interaction: discord.Interaction, who: str) -> None:
+    """Admins: lets someone in."""
+    await _client(interaction).answer_command(interaction, Command("allow", who))
+
+
+@app_commands.describe(who=_describe("access.who"))
+async def block(interaction: discord.Interaction, who: str) -> None:
+    """Admins: blocks someone."""
+    await _client(interaction).answer_command(interaction, Command("block", who))
+
+
+async def stats(interaction: discord.Interaction) -> None:
+    """Admins: usage and health at a glance."""
+    await _client(interaction).answer_command(interaction, Command("stats"))
+
+
 SLASH_COMMANDS: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
     "ask": ask,
     "start": start,
@@ -222,15 +247,27 @@ SLASH_COMMANDS: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
     "summary": summary,
     "transcript": transcript,
     "retry": retry,
+    "quota": quota,
+    "allow": allow,
+    "block": block,
+    "stats": stats,
 }
+# Who may see admin commands in a server's menu by default (server admins can widen it);
+# the core checks ADMIN_IDS whatever the menu shows.
+ADMIN_MENU_PERMISSIONS = discord.Permissions(manage_guild=True)
 
 
 def build_commands() -> list[app_commands.Command[Any, ..., None]]:
     """Fresh slash command objects for one client's tree."""
-    return [
-        app_commands.Command(name=name, description=_describe(name), callback=cast(Any, callback))
-        for name, callback in SLASH_COMMANDS.items()
-    ]
+    commands = []
+    for name, callback in SLASH_COMMANDS.items():
+        command: app_commands.Command[Any, ..., None] = app_commands.Command(
+            name=name, description=_describe(name), callback=cast(Any, callback)
+        )
+        if name in ADMIN_COMMANDS:
+            command.default_permissions = ADMIN_MENU_PERMISSIONS
+        commands.append(command)
+    return commands
 
 
 class PortugueseDescriptions(app_commands.Translator):

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bots.delivery import deliver_events, deliver_outbox_message, remember_in
 from bots.telegram_incoming import to_incoming
 from bots.telegram_messenger import ChatRateLimiter, TelegramChat
-from core.commands import COMMAND_DESCRIPTIONS
+from core.commands import ADMIN_COMMANDS, COMMAND_DESCRIPTIONS
 from core.deps import CoreDeps
 from core.errors import ReasonedError, explain
 from core.i18n import normalise_locale, t
@@ -49,7 +50,6 @@ def build_application(deps: CoreDeps) -> Application:
         .rate_limiter(ChatRateLimiter())
         # One slow answer must not hold up everybody else's; no handler keeps state here.
         .concurrent_updates(True)
-        .post_init(publish_commands)
         .build()
     )
     handlers = TelegramHandlers(ChatService(deps), settings)
@@ -66,7 +66,7 @@ async def serve(deps: CoreDeps) -> None:
     application = build_application(deps)
     async with application:
         # The manual lifecycle never calls post_init (only run_polling/run_webhook do).
-        await publish_commands(application)
+        await publish_commands(application, deps.settings.admin_ids)
         await application.start()
         try:
             await start_receiving(application, deps.settings)
@@ -112,14 +112,30 @@ async def deliver_outbox(deps: CoreDeps, application: Application) -> None:
     await deps.outbox.deliver_forever(Platform.TELEGRAM, consumer, deliver)
 
 
-async def publish_commands(application: Application) -> None:
-    """Publish the command menu in English (the default) and Portuguese."""
+async def publish_commands(application: Application, admin_ids: Sequence[str] = ()) -> None:
+    """Publish the command menu in English (the default) and Portuguese.
+
+    Everyone's menu leaves out the admin commands; each admin's private chat shows them.
+    """
+    admin_chats = [key.partition(":")[2] for key in admin_ids if key.startswith("tg:")]
     for language_code, locale in MENU_LANGUAGES:
-        commands = [
-            BotCommand(name, descriptions.get(locale) or descriptions["en"])
-            for name, descriptions in COMMAND_DESCRIPTIONS.items()
-        ]
-        await application.bot.set_my_commands(commands, language_code=language_code)
+
+        def menu(names: list[str], locale: str = locale) -> list[BotCommand]:
+            return [
+                BotCommand(
+                    name, COMMAND_DESCRIPTIONS[name].get(locale) or COMMAND_DESCRIPTIONS[name]["en"]
+                )
+                for name in names
+            ]
+
+        everyone = [name for name in COMMAND_DESCRIPTIONS if name not in ADMIN_COMMANDS]
+        await application.bot.set_my_commands(menu(everyone), language_code=language_code)
+        for chat_id in admin_chats:
+            await application.bot.set_my_commands(
+                menu(list(COMMAND_DESCRIPTIONS)),
+                scope=BotCommandScopeChat(int(chat_id)),
+                language_code=language_code,
+            )
 
 
 def file_base_url(api_base_url: str) -> str:

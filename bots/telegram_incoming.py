@@ -78,6 +78,8 @@ def to_incoming(message: Message, bot: Bot) -> Incoming | None:
         attachments=attachments,
         unsupported=unsupported,
         chat_admin_check=is_chat_admin,
+        # Webhook retries and polling after a restart redeliver the same message.
+        delivery_id=f"tg:message:{chat.id}:{message.message_id}",
     )
 
 

@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from core.deps import CoreDeps
-from core.i18n import SUPPORTED_LOCALES, normalise_locale, t
+from core.i18n import SUPPORTED_LOCALES, file_size, normalise_locale, t
 from core.knowledge.documents import Document, scope_for
 from core.knowledge.summary import first_sentences
+from core.stats import collect_stats
 from core.types import Command, Incoming, Notice
 from core.users import UserRecord
 
@@ -230,6 +231,70 @@ async def retry(ctx: CommandContext) -> str:
     return notice.text
 
 
+async def quota(ctx: CommandContext) -> str:
+    """Your usage today and your limit; admins set someone's: `/quota tg:123 50|default`."""
+    if ctx.args:
+        return await _set_quota(ctx)
+    limits = ctx.deps.limits
+    usage = await ctx.deps.users.usage_today(ctx.user.identity)
+    tokens = usage.input_tokens + usage.output_tokens
+    daily = limits.daily_quota(ctx.user)
+    if not daily:
+        return t("quota_unlimited", ctx.locale, used=usage.messages, tokens=tokens)
+    return t(
+        "quota_status",
+        ctx.locale,
+        used=usage.messages,
+        quota=daily,
+        tokens=tokens,
+        resets_in=limits.resets_in(),
+    )
+
+
+async def _set_quota(ctx: CommandContext) -> str:
+    if not ctx.user.is_admin:
+        return t("admins_only", ctx.locale)
+    identity, _, amount = ctx.args.partition(" ")
+    amount = amount.strip().lower()
+    if amount not in ("default", "padrão") and not amount.isdigit():
+        return t("quota_usage", ctx.locale)
+    value = None if not amount.isdigit() else int(amount)
+    if not await ctx.deps.users.set_daily_quota(identity, value):
+        return t("user_unknown", ctx.locale, identity=identity)
+    shown = t("quota_default", ctx.locale) if value is None else str(value)
+    return t("quota_set", ctx.locale, identity=identity, quota=shown)
+
+
+async def allow(ctx: CommandContext) -> str:
+    """Admins: let someone in (allow-list mode) and lift a block: `/allow tg:123`."""
+    return await _set_access(ctx, is_blocked=False, done_key="allow_done")
+
+
+async def block(ctx: CommandContext) -> str:
+    """Admins: stop answering someone, who hears one polite line: `/block tg:123`."""
+    return await _set_access(ctx, is_blocked=True, done_key="block_done")
+
+
+async def _set_access(ctx: CommandContext, *, is_blocked: bool, done_key: str) -> str:
+    if not ctx.user.is_admin:
+        return t("admins_only", ctx.locale)
+    identity = ctx.args.strip()
+    if not identity:
+        return t("access_usage", ctx.locale)
+    users = ctx.deps.users
+    if not await users.set_access(identity, is_allowed=not is_blocked, is_blocked=is_blocked):
+        return t("user_unknown", ctx.locale, identity=identity)
+    return t(done_key, ctx.locale, identity=identity)
+
+
+async def stats(ctx: CommandContext) -> str:
+    """Admins: people, usage, knowledge and jobs at a glance."""
+    if not ctx.user.is_admin:
+        return t("admins_only", ctx.locale)
+    numbers = await collect_stats(ctx.deps.pool)
+    return t("stats", ctx.locale, size=file_size(numbers.stored_bytes), **vars(numbers))
+
+
 async def sources(ctx: CommandContext) -> str:
     """Shows the passages behind the last answer in this conversation."""
     passages = await ctx.deps.knowledge.retrieval.last_sources(ctx.incoming.conversation_key)
@@ -254,6 +319,10 @@ COMMANDS: dict[str, Handler] = {
     "summary": summary,
     "transcript": transcript,
     "retry": retry,
+    "quota": quota,
+    "allow": allow,
+    "block": block,
+    "stats": stats,
 }
 
 # One-line descriptions that adapters publish as the platform's command menu.
@@ -280,7 +349,14 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "en": "Admins: index a failed document again",
         "pt-BR": "Admins: indexar de novo um documento que falhou",
     },
+    "quota": {"en": "Your usage and limit today", "pt-BR": "Seu uso e limite de hoje"},
+    "allow": {"en": "Admins: let someone in", "pt-BR": "Admins: liberar alguém"},
+    "block": {"en": "Admins: block someone", "pt-BR": "Admins: bloquear alguém"},
+    "stats": {"en": "Admins: usage and health", "pt-BR": "Admins: uso e saúde"},
 }
+
+# Commands only bot admins may run; platforms with permissions hide them from others.
+ADMIN_COMMANDS = frozenset({"retry", "allow", "block", "stats"})
 
 
 def command_from_text(text: str) -> Command | None:

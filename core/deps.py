@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from core.knowledge.base import KnowledgeBase
 from core.knowledge.documents import DocumentStore
 from core.knowledge.embeddings import build_embeddings, embeddings_model_name
 from core.knowledge.index import ChunkIndex
+from core.limits import Limits
 from core.llm import build_chat_model, default_model
 from core.media.transcripts import MediaTranscriber, TranscriptStore
 from core.memory import ConversationMemory
@@ -62,6 +64,9 @@ class CoreDeps:
     outbox: Outbox
     jobs: JobQueue
     knowledge: KnowledgeBase
+    limits: Limits
+    # Model calls this process makes at once; more questions wait their turn.
+    answer_slots: asyncio.Semaphore
 
 
 @asynccontextmanager
@@ -104,6 +109,7 @@ async def open_core(
         )
         opened.push_async_callback(index.close)
         outbox = Outbox(redis)
+        users = UserStore(pool, admin_ids=settings.admin_ids)
         yield CoreDeps(
             settings=settings,
             redis=redis,
@@ -114,7 +120,7 @@ async def open_core(
                 strategy=settings.memory_strategy,
                 ttl_seconds=settings.memory_ttl_seconds,
             ),
-            users=UserStore(pool, admin_ids=settings.admin_ids),
+            users=users,
             models=ModelRegistry(settings, model_factory),
             outbox=outbox,
             jobs=jobs,
@@ -127,4 +133,6 @@ async def open_core(
                 redis,
                 MediaTranscriber(settings, TranscriptStore(pool)),
             ),
+            limits=Limits(settings, redis, pool, users),
+            answer_slots=asyncio.Semaphore(settings.max_concurrent_answers),
         )

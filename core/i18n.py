@@ -503,6 +503,84 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "en": "Say which one: /forget <id or name> (see /docs).",
         "pt-BR": "Diga qual: /forget <id ou nome> (veja /docs).",
     },
+    "access_blocked": {
+        "en": "Sorry, you can't use this bot.",
+        "pt-BR": "Desculpe, você não pode usar este bot.",
+    },
+    "access_not_allowed": {
+        "en": "This bot is invite-only. Ask an admin to let you in with /allow {identity}.",
+        "pt-BR": "Este bot é só para convidados. Peça a um admin para liberar você com "
+        "/allow {identity}.",
+    },
+    "limit_rate": {
+        "en": "You're sending messages faster than I can take; try again in {seconds} s.",
+        "pt-BR": "Você está mandando mensagens mais rápido do que consigo; tente de novo em "
+        "{seconds} s.",
+    },
+    "limit_daily": {
+        "en": "You've used today's {quota} answers. They start again in {resets_in} "
+        "(midnight UTC).",
+        "pt-BR": "Você já usou as {quota} respostas de hoje. Elas voltam em {resets_in} "
+        "(meia-noite UTC).",
+    },
+    "limit_pending": {
+        "en": (
+            "You already have {count} file or link being indexed; send more when it's done.",
+            "You already have {count} files or links being indexed; send more when they're done.",
+        ),
+        "pt-BR": (
+            "Você já tem {count} arquivo ou link sendo indexado; envie mais quando terminar.",
+            "Você já tem {count} arquivos ou links sendo indexados; envie mais quando terminarem.",
+        ),
+    },
+    "quota_status": {
+        "en": "Today you got {used} of your {quota} answers ({tokens} tokens). They start "
+        "again in {resets_in} (midnight UTC).",
+        "pt-BR": "Hoje você recebeu {used} das suas {quota} respostas ({tokens} tokens). Elas "
+        "voltam em {resets_in} (meia-noite UTC).",
+    },
+    "quota_unlimited": {
+        "en": "Today you got {used} answers ({tokens} tokens); you have no daily limit.",
+        "pt-BR": "Hoje você recebeu {used} respostas ({tokens} tokens); você não tem limite "
+        "diário.",
+    },
+    "quota_usage": {
+        "en": "Usage: /quota <identity> <answers a day, 0 for unlimited, or default>",
+        "pt-BR": "Uso: /quota <identidade> <respostas por dia, 0 para ilimitado, ou padrão>",
+    },
+    "quota_default": {"en": "the default", "pt-BR": "o padrão"},
+    "quota_set": {
+        "en": "{identity} may now get {quota} answers a day.",
+        "pt-BR": "{identity} agora pode receber {quota} respostas por dia.",
+    },
+    "user_unknown": {
+        "en": "I don't know {identity}. Identities look like tg:123, dc:456 or cli:name.",
+        "pt-BR": "Não conheço {identity}. Identidades são como tg:123, dc:456 ou cli:nome.",
+    },
+    "access_usage": {
+        "en": "Usage: /allow <identity> or /block <identity> (e.g. tg:123).",
+        "pt-BR": "Uso: /allow <identidade> ou /block <identidade> (ex.: tg:123).",
+    },
+    "allow_done": {
+        "en": "{identity} may talk to me now.",
+        "pt-BR": "{identity} já pode falar comigo.",
+    },
+    "block_done": {
+        "en": "{identity} is blocked; I'll tell them once.",
+        "pt-BR": "{identity} está bloqueado; vou avisar uma vez.",
+    },
+    "stats": {
+        "en": "People: {users} ({active_today} today, {active_week} in 7 days)\n"
+        "Answers: {messages_today} today, {messages_week} in 7 days\n"
+        "Tokens: {tokens_today} today, {tokens_week} in 7 days\n"
+        "Documents: {documents} ({failed_documents} failed), {chunks} passages, {size}\n"
+        "Jobs: {jobs_waiting} waiting, {jobs_running} running, {jobs_failed} failed",
+        "pt-BR": "Pessoas: {users} ({active_today} hoje, {active_week} em 7 dias)\n"
+        "Respostas: {messages_today} hoje, {messages_week} em 7 dias\n"
+        "Tokens: {tokens_today} hoje, {tokens_week} em 7 dias\n"
+        "Documentos: {documents} ({failed_documents} com falha), {chunks} trechos, {size}\n"
+        "Tarefas: {jobs_waiting} na fila, {jobs_running} rodando, {jobs_failed} com falha",
+    },
     "forget_not_yours": {
         "en": "Only the person who sent {name}, the group's admins or a bot admin can forget it.",
         "pt-BR": "Só quem enviou {name}, os admins do grupo ou um admin do bot podem esquecê-lo.",

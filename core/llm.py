@@ -67,19 +67,22 @@ def build_chat_model(settings: Settings, model: str | None = None) -> BaseChatMo
     raise ValueError(f"LLM_PROVIDER={settings.llm_provider} must be resolved before use")
 
 
-async def within_deadline(chunks: AsyncIterator[str], seconds: float) -> AsyncIterator[str]:
+async def within_deadline(
+    chunks: AsyncIterator[str], seconds: float, *, slots: asyncio.Semaphore | None = None
+) -> AsyncIterator[str]:
     """The chunks of a model stream, which must end within `seconds`, else TimeoutError.
 
     The HTTP client's timeout only bounds the gap between chunks, so a model trickling
     tokens could run for minutes. The model is read in a task of its own, so only the
     model's time counts: a slow consumer (a chat platform's flood control) never makes a
-    healthy model time out, and chunks wait for it in a queue.
+    healthy model time out, and chunks wait for it in a queue. With `slots`, the model is
+    called only once one is free: a burst of questions queues instead of timing out.
     """
     queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
 
     async def read_model() -> None:
         try:
-            async with asyncio.timeout(seconds):
+            async with slots or contextlib.nullcontext(), asyncio.timeout(seconds):
                 async for chunk in chunks:
                     queue.put_nowait(chunk)
             queue.put_nowait(None)

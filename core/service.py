@@ -55,12 +55,19 @@ class ChatService:
         """Answer one message; yields nothing when a group message was not meant for the bot."""
         if not self.should_answer(incoming):
             return
+        limits = self.deps.limits
+        if not await limits.is_first_delivery(incoming.delivery_id):
+            return  # the platform redelivered it: it was handled (or is being handled)
         incoming = cleaned(incoming)
         said = incoming.text or (incoming.command.args if incoming.command else "")
         for link in find_urls(said):  # a bare link says nothing about the user's language
             said = said.replace(link, " ")
         user = await self.deps.users.touch(incoming.user, detected_locale=detect_language(said))
         locale = self.resolve_locale(user, incoming)
+        if (refusal := await limits.admit(incoming, user, locale)) is not None:
+            if not refusal.is_quiet:
+                yield Notice(refusal.text, is_error=True)
+            return
         is_ask = False
         if incoming.command is not None and incoming.command.name == ASK_COMMAND:
             is_ask = True
@@ -89,11 +96,17 @@ class ChatService:
                 yield Notice(t("voice_heard", locale, text=heard))
                 incoming = replace(incoming, text=heard, attachments=())
         if incoming.attachments or find_urls(incoming.text):
+            if (refusal := await limits.check_pending_documents(user, locale)) is not None:
+                yield Notice(refusal.text, is_error=True)
+                return
             async for event in self._learn(incoming, locale):
                 yield event
             return
         if not incoming.text.strip():
             yield Notice(t("empty_message", locale))
+            return
+        if (refusal := await limits.check_quota(user, locale)) is not None:
+            yield Notice(refusal.text, is_error=True)
             return
         async for event in self._answer(incoming, user, locale, is_ask=is_ask):
             yield event
@@ -171,7 +184,8 @@ class ChatService:
         unsent = ""  # whitespace waits for visible text, so a blank answer shows nothing
         stream = self._stream(incoming, user, locale, conversation, passages)
         try:
-            async for chunk in within_deadline(stream, deps.settings.llm_timeout_seconds):
+            answer_within = deps.settings.llm_timeout_seconds
+            async for chunk in within_deadline(stream, answer_within, slots=deps.answer_slots):
                 parts.append(chunk)
                 unsent += chunk
                 if unsent.strip():

@@ -31,6 +31,13 @@ class EmbeddingsProvider(StrEnum):
     OLLAMA = "ollama"
 
 
+class AccessMode(StrEnum):
+    """Who may talk to the bot: everyone not blocked, or only those an admin allowed."""
+
+    OPEN = "open"
+    ALLOWLIST = "allowlist"
+
+
 class MemoryStrategy(StrEnum):
     """What happens to turns that fall out of the token budget."""
 
@@ -102,6 +109,13 @@ class Settings(BaseSettings):
     # People and language
     default_locale: str = "en"
     admin_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Access and limits (admins are exempt)
+    access_mode: AccessMode = AccessMode.OPEN
+    rate_limit_per_minute: int = Field(default=20, ge=0)
+    daily_message_quota: int = Field(default=0, ge=0)
+    max_pending_documents: int = Field(default=5, ge=1)
+    max_concurrent_answers: int = Field(default=4, ge=1)
 
     # Telegram
     telegram_bot_token: SecretStr | None = None

@@ -74,6 +74,8 @@ class Incoming:
     is_addressed: bool = False  # mentioned or replied to, in a group
     language_hint: str | None = None  # the platform's locale for this user, if any
     attachments: tuple[Attachment, ...] = ()
+    # The platform's id of this delivery (an update, an interaction): handled once.
+    delivery_id: str = ""
     # Content sent along that the bot cannot use (e.g. "photo", "sticker"): said so.
     unsupported: tuple[str, ...] = ()
     # Asks the platform whether the sender administers this group (asked only when needed).

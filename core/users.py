@@ -19,10 +19,25 @@ class UserRecord:
     last_locale: str | None  # language of the user's latest message that told us
     role: str
     model: str | None
+    is_allowed: bool = False  # let in by an admin, for allow-list mode
+    daily_quota: int | None = None  # None: the configured quota; 0: unlimited
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_blocked(self) -> bool:
+        return self.role == "blocked"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a user used on one day (UTC)."""
+
+    messages: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 class UserStore:
@@ -53,7 +68,7 @@ class UserStore:
                     END,
                     last_locale = COALESCE(EXCLUDED.last_locale, users.last_locale),
                     last_seen_at = now()
-                RETURNING identity, locale, last_locale, role, model
+                RETURNING identity, locale, last_locale, role, model, is_allowed, daily_quota
                 """,
                 {
                     "identity": identity.key,
@@ -90,7 +105,7 @@ class UserStore:
             await conn.execute(
                 """
                 INSERT INTO usage_counters (identity, day, messages, input_tokens, output_tokens)
-                VALUES (%s, current_date, 1, %s, %s)
+                VALUES (%s, (now() AT TIME ZONE 'UTC')::date, 1, %s, %s)
                 ON CONFLICT (identity, day) DO UPDATE SET
                     messages = usage_counters.messages + 1,
                     input_tokens = usage_counters.input_tokens + EXCLUDED.input_tokens,
@@ -98,3 +113,55 @@ class UserStore:
                 """,
                 (identity_key, input_tokens, output_tokens),
             )
+
+    async def usage_today(self, identity_key: str) -> Usage:
+        """Today's (UTC) counters of one user."""
+        async with (
+            self._pool.connection() as conn,
+            conn.cursor(row_factory=class_row(Usage)) as cur,
+        ):
+            await cur.execute(
+                "SELECT messages, input_tokens, output_tokens FROM usage_counters "
+                "WHERE identity = %s AND day = (now() AT TIME ZONE 'UTC')::date",
+                (identity_key,),
+            )
+            return await cur.fetchone() or Usage()
+
+    async def set_access(
+        self, identity_key: str, *, is_allowed: bool | None = None, is_blocked: bool | None = None
+    ) -> bool:
+        """Allow or block someone (even before they first write); False for an unknown platform.
+
+        Admins (ADMIN_IDS) are never blocked: their role is the configuration's.
+        """
+        platform = identity_key.partition(":")[0]
+        if platform not in ("tg", "dc", "cli"):
+            return False
+        role = None if is_blocked is None else ("blocked" if is_blocked else "user")
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """
+                INSERT INTO users (identity, platform, is_allowed, role)
+                VALUES (%(identity)s, %(platform)s, coalesce(%(allowed)s, false),
+                        coalesce(%(role)s, 'user'))
+                ON CONFLICT (identity) DO UPDATE SET
+                    is_allowed = coalesce(%(allowed)s, users.is_allowed),
+                    role = CASE WHEN users.role = 'admin' OR %(role)s IS NULL THEN users.role
+                                ELSE %(role)s END
+                """,
+                {
+                    "identity": identity_key,
+                    "platform": platform,
+                    "allowed": is_allowed,
+                    "role": role,
+                },
+            )
+        return True
+
+    async def set_daily_quota(self, identity_key: str, quota: int | None) -> bool:
+        """A user's own daily message quota (None: back to the configured one)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE users SET daily_quota = %s WHERE identity = %s", (quota, identity_key)
+            )
+            return cur.rowcount == 1

@@ -28,11 +28,12 @@ from bots.telegram_bot import (
     build_application,
     deliver_outbox,
     file_base_url,
+    publish_commands,
     serve,
 )
 from bots.telegram_incoming import to_incoming
 from bots.telegram_messenger import TelegramChat, as_seconds
-from core.commands import COMMAND_DESCRIPTIONS
+from core.commands import ADMIN_COMMANDS, COMMAND_DESCRIPTIONS
 from core.deps import CoreDeps
 from core.i18n import t
 from core.jobs import INGEST_DOCUMENT
@@ -275,15 +276,20 @@ async def test_reset_then_history_is_empty(
 async def test_command_menu_is_published_in_english_and_portuguese(
     application: Application, telegram_api: FakeBotApi
 ) -> None:
-    await application.post_init(application)  # type: ignore[misc]
+    await publish_commands(application, ["tg:77", "dc:5"])
 
-    default, portuguese = telegram_api.calls_to("setMyCommands")
-    assert "language_code" not in default
-    assert [c["command"] for c in default["commands"]] == list(COMMAND_DESCRIPTIONS)
+    default, *admin_en, portuguese, admin_pt = telegram_api.calls_to("setMyCommands")
+    everyone = [name for name in COMMAND_DESCRIPTIONS if name not in ADMIN_COMMANDS]
+    assert "language_code" not in default and "scope" not in default
+    assert [c["command"] for c in default["commands"]] == everyone
     first = next(iter(COMMAND_DESCRIPTIONS))
     assert default["commands"][0]["description"] == COMMAND_DESCRIPTIONS[first]["en"]
     assert portuguese["language_code"] == "pt"
     assert portuguese["commands"][0]["description"] == COMMAND_DESCRIPTIONS[first]["pt-BR"]
+    # Admins see their commands in their own private chat only.
+    for admin in (*admin_en, admin_pt):
+        assert admin["scope"] == {"type": "chat", "chat_id": 77}
+        assert [c["command"] for c in admin["commands"]] == list(COMMAND_DESCRIPTIONS)
 
 
 # --- long answers, flood control and formatting ----------------------------------------
@@ -761,7 +767,8 @@ async def test_serve_polls_publishes_commands_delivers_outbox_and_stops(
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    assert len(telegram_api.calls_to("setMyCommands")) == 2
+    # Everyone's menu and the admin's (ADMIN_IDS=tg:1), in English and Portuguese.
+    assert len(telegram_api.calls_to("setMyCommands")) == 4
     assert telegram_api.calls_to("deleteWebhook"), "polling starts by removing any webhook"
     assert telegram_api.texts_in(BRUNO["id"]) == ["job done"]
 
