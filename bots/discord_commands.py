@@ -67,6 +67,10 @@ DISCORD_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "model.name": {"en": "Model to switch to", "pt-BR": "Modelo para usar"},
     "lang.language": {"en": "Language for my messages", "pt-BR": "Idioma das minhas mensagens"},
     "forget.document": {"en": "Document name or id", "pt-BR": "Nome ou id do documento"},
+    "reindex.what": {
+        "en": "all, here, or a document name or id",
+        "pt-BR": "all, here, ou nome ou id de documento",
+    },
     "access.who": {"en": "Identity, e.g. dc:123 or tg:456", "pt-BR": "Identidade, ex.: dc:123"},
 }
 _DESCRIPTIONS = {**COMMAND_DESCRIPTIONS, **DISCORD_DESCRIPTIONS}
@@ -228,6 +232,12 @@ async def block(interaction: discord.Interaction, who: str) -> None:
     await _client(interaction).answer_command(interaction, Command("block", who))
 
 
+@app_commands.describe(what=_describe("reindex.what"))
+async def reindex(interaction: discord.Interaction, what: str = "here") -> None:
+    """Re-embeds documents: all, here, or one."""
+    await _client(interaction).answer_command(interaction, Command("reindex", what))
+
+
 async def stats(interaction: discord.Interaction) -> None:
     """Admins: usage and health at a glance."""
     await _client(interaction).answer_command(interaction, Command("stats"))
@@ -251,6 +261,7 @@ SLASH_COMMANDS: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
     "allow": allow,
     "block": block,
     "stats": stats,
+    "reindex": reindex,
 }
 # Who may see admin commands in a server's menu by default (server admins can widen it);
 # the core checks ADMIN_IDS whatever the menu shows.

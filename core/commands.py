@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from core.deps import CoreDeps
+from core.errors import ReasonedError, explain
 from core.i18n import SUPPORTED_LOCALES, file_size, normalise_locale, t
 from core.knowledge.documents import Document, scope_for
 from core.knowledge.summary import first_sentences
@@ -295,6 +296,38 @@ async def stats(ctx: CommandContext) -> str:
     return t("stats", ctx.locale, size=file_size(numbers.stored_bytes), **vars(numbers))
 
 
+EVERYTHING = ("", "all", "tudo")
+THIS_CHAT = ("here", "aqui")
+
+
+async def reindex(ctx: CommandContext) -> str:
+    """Re-embeds from stored originals: `/reindex` everything (bot admins), `/reindex here`
+    this chat's documents, `/reindex <doc>` one (its uploader or an admin)."""
+    where = ctx.args.lower()
+    knowledge = ctx.deps.knowledge
+    if where in EVERYTHING:
+        if not ctx.user.is_admin:
+            return t("admins_only", ctx.locale)
+        return t("reindex_queued", ctx.locale, count=await knowledge.reindex())
+    if where in THIS_CHAT:
+        incoming = ctx.incoming
+        if not (incoming.chat.is_private or ctx.user.is_admin or await incoming.is_chat_admin()):
+            return t("admins_only", ctx.locale)
+        try:
+            count = await knowledge.reindex([scope_for(incoming)])
+        except ReasonedError as exc:  # the model changed: only everything at once can move
+            return explain(exc, ctx.locale)
+        return t("reindex_queued", ctx.locale, count=count)
+    document, problem = await _one_document(ctx, everywhere=ctx.user.is_admin)
+    if document is None:
+        return problem
+    if not await _may_change(ctx, document):
+        return t("forget_not_yours", ctx.locale, name=document.title)
+    notice = await knowledge.intake.retry(document, ctx.locale)
+    await knowledge.intake.start_indexing(document.id, ctx.incoming, ctx.locale)
+    return notice.text
+
+
 async def sources(ctx: CommandContext) -> str:
     """Shows the passages behind the last answer in this conversation."""
     passages = await ctx.deps.knowledge.retrieval.last_sources(ctx.incoming.conversation_key)
@@ -323,6 +356,7 @@ COMMANDS: dict[str, Handler] = {
     "allow": allow,
     "block": block,
     "stats": stats,
+    "reindex": reindex,
 }
 
 # One-line descriptions that adapters publish as the platform's command menu.
@@ -353,6 +387,10 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "allow": {"en": "Admins: let someone in", "pt-BR": "Admins: liberar alguém"},
     "block": {"en": "Admins: block someone", "pt-BR": "Admins: bloquear alguém"},
     "stats": {"en": "Admins: usage and health", "pt-BR": "Admins: uso e saúde"},
+    "reindex": {
+        "en": "Re-embed documents: all, here, or one",
+        "pt-BR": "Reindexar documentos: todos, aqui, ou um",
+    },
 }
 
 # Commands only bot admins may run; platforms with permissions hide them from others.

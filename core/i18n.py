@@ -581,6 +581,17 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "Documentos: {documents} ({failed_documents} com falha), {chunks} trechos, {size}\n"
         "Tarefas: {jobs_waiting} na fila, {jobs_running} rodando, {jobs_failed} com falha",
     },
+    "reindex_queued": {
+        "en": (
+            "Re-indexing {count} document from its original; /docs shows when it's ready.",
+            "Re-indexing {count} documents from their originals; /docs shows when each is ready.",
+        ),
+        "pt-BR": (
+            "Reindexando {count} documento a partir do original; /docs mostra quando ficar pronto.",
+            "Reindexando {count} documentos a partir dos originais; /docs mostra quando cada "
+            "um ficar pronto.",
+        ),
+    },
     "forget_not_yours": {
         "en": "Only the person who sent {name}, the group's admins or a bot admin can forget it.",
         "pt-BR": "Só quem enviou {name}, os admins do grupo ou um admin do bot podem esquecê-lo.",

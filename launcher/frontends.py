@@ -87,4 +87,4 @@ async def run_worker(settings: Settings, queues: list[str] | None) -> None:
 async def reindex(settings: Settings) -> int:
     """Queue every document for re-embedding with the configured model."""
     async with core_and_jobs(settings) as (deps, _job_app):
-        return await deps.knowledge.reindex_all()
+        return await deps.knowledge.reindex()

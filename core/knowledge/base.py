@@ -15,7 +15,7 @@ from core.knowledge.index import ChunkIndex
 from core.knowledge.ingestion import Ingestion
 from core.knowledge.intake import Intake
 from core.knowledge.progress import Progress
-from core.knowledge.reindex import reindex_all
+from core.knowledge.reindex import reindex
 from core.knowledge.retrieval import Retrieval
 from core.media.transcripts import MediaTranscriber
 from core.outbox import Outbox
@@ -46,8 +46,12 @@ class KnowledgeBase:
         self.ingestion = Ingestion(settings, documents, index, media, Progress(outbox))
         self.retrieval = Retrieval(settings, documents, index, media, redis)
 
-    async def reindex_all(self) -> int:
-        """Queue every document for re-embedding with the configured model; returns how many."""
-        return await reindex_all(
-            self.index, self.documents, self._jobs, locale=self.settings.default_locale
+    async def reindex(self, scopes: list[str] | None = None) -> int:
+        """Queue documents (of `scopes`, else all) for re-embedding; returns how many."""
+        return await reindex(
+            self.index,
+            self.documents,
+            self._jobs,
+            scopes=scopes,
+            locale=self.settings.default_locale,
         )

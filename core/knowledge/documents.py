@@ -183,12 +183,13 @@ class DocumentStore:
         async with self._pool.connection() as conn:
             await conn.execute("DELETE FROM documents WHERE id = %s", (document_id,))
 
-    async def requeue_all(self) -> Strings:
-        """Mark every document queued for re-indexing; returns their ids."""
+    async def requeue(self, scopes: Strings | None) -> Strings:
+        """Mark the documents of these scopes (None: every one) queued again; their ids."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(
                 "UPDATE documents SET status = 'queued', chunk_count = 0, updated_at = now() "
-                "RETURNING id"
+                "WHERE %(scopes)s::text[] IS NULL OR scope = ANY(%(scopes)s) RETURNING id",
+                {"scopes": scopes},
             )
             return [row[0] for row in await cur.fetchall()]
 

@@ -1,4 +1,9 @@
-"""Rebuilding the whole index for a new embedding model (`assistant reindex`)."""
+"""Re-embedding documents from their stored originals: `assistant reindex` and `/reindex`.
+
+Everything at once may switch the chunk table to a new embedding model's dimension (the
+way to move to another model); a part (one chat's documents) is re-embedded with the
+model in use, which must be the one the index was built with.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,25 @@ from core.knowledge.progress import JobTarget
 from core.types import ChatRef, Platform
 
 
-async def reindex_all(
-    index: ChunkIndex, documents: DocumentStore, jobs: JobQueue, *, locale: str
+async def reindex(
+    index: ChunkIndex,
+    documents: DocumentStore,
+    jobs: JobQueue,
+    *,
+    scopes: list[str] | None,
+    locale: str,
 ) -> int:
-    """Re-embed every document from its stored bytes with the configured model.
+    """Queue the documents of `scopes` (None: all, rebuilding the table) for re-embedding.
 
-    The chunk table takes the new model's dimension, every document goes back in the
-    queue, and workers rebuild the chunks; returns how many documents were queued.
+    Workers rebuild the chunks quietly (no status message per document); returns how
+    many documents were queued. A part refuses to mix models (EmbeddingModelChanged).
     """
-    dimensions = len(await index.embeddings.aembed_query("dimension probe"))
-    await index.rebuild(dimensions)
-    queued = await documents.requeue_all()
+    if scopes is None:
+        dimensions = len(await index.embeddings.aembed_query("dimension probe"))
+        await index.rebuild(dimensions)
+    else:
+        await index.check_model()
+    queued = await documents.requeue(scopes)
     silent = JobTarget(
         ChatRef(Platform.CONSOLE, "reindex", is_private=True),
         user_key="",

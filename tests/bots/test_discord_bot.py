@@ -21,6 +21,7 @@ import pytest
 from bots.delivery import deliver_events
 from bots.discord_bot import AssistantClient, incoming_from_message
 from bots.discord_messenger import MAX_MESSAGE_CHARS, STREAMING_CURSOR, ChannelChat
+from core.commands import ADMIN_COMMANDS
 from core.deps import CoreDeps
 from core.i18n import t
 from core.jobs import INGEST_DOCUMENT
@@ -51,6 +52,7 @@ THREAD_ID = 600_000_000_000_000_001
 COMMANDS = {
     *("ask", "start", "help", "reset", "history", "model", "lang"),
     *("docs", "forget", "sources", "summary", "transcript", "retry"),
+    *("quota", "allow", "block", "stats", "reindex"),
 }
 EPHEMERAL = 64
 NOTES = b"Recife is in Pernambuco."
@@ -181,6 +183,10 @@ async def test_login_syncs_slash_commands_globally(client: AssistantClient, api:
     (document,) = by_name["forget"]["options"]
     assert document["name"] == "document" and document["required"] is True
     assert document["autocomplete"] is True
+    # Admin commands are hidden from members without Manage Server unless a server widens it.
+    for name in ADMIN_COMMANDS:
+        assert int(by_name[name]["default_member_permissions"]) == 1 << 5, name
+    assert by_name["quota"]["default_member_permissions"] is None
 
 
 async def test_configured_guilds_get_commands_instantly(

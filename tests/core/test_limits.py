@@ -201,3 +201,31 @@ async def test_stats_are_for_admins(deps: CoreDeps) -> None:
 
     assert shown.startswith("People: 2 (2 today, 2 in 7 days)\nAnswers: 1 today, 1 in 7 days")
     assert refused == t("admins_only", "en")
+
+
+async def documents_by_status(deps: CoreDeps) -> dict[str, str]:
+    async with deps.pool.connection() as conn:
+        cur = await conn.execute("SELECT title, status FROM documents")
+        return dict(await cur.fetchall())
+
+
+async def test_reindex_here_everything_or_one_document(deps: CoreDeps) -> None:
+    service = ChatService(deps)
+    await collect(service.handle(with_files(in_group("ana", "g1"), attachment("a.txt", b"A."))))
+    await collect(service.handle(with_files(private("bia"), attachment("b.txt", b"B."))))
+    async with deps.pool.connection() as conn:
+        await conn.execute("UPDATE documents SET status = 'ready'")
+
+    member = replace(in_group("bruno", "g1"), chat_admin_check=None)
+    refused = await say(service, command(member, "reindex", "here"))
+    here = await say(service, command(in_group("1", "g1"), "reindex", "here"))
+    assert refused == t("admins_only", "en")
+    assert here == t("reindex_queued", "en", count=1)
+    assert await documents_by_status(deps) == {"a.txt": "queued", "b.txt": "ready"}
+
+    own = await say(service, command(private("bia"), "reindex", "b.txt"))
+    assert own == t("doc_retrying", "en", name="b.txt")
+
+    assert await say(service, command(private("bia"), "reindex", "all")) == t("admins_only", "en")
+    everything = await say(service, command(ADMIN, "reindex", "all"))
+    assert everything == t("reindex_queued", "en", count=2)

@@ -379,7 +379,7 @@ async def test_a_new_embedding_model_is_refused_until_reindex(
     else:
         raise AssertionError("a different embedding model was accepted")
     try:
-        assert await deps.knowledge.reindex_all() == 1
+        assert await deps.knowledge.reindex() == 1
         await run_jobs(deps)
         [(_t, status, _e, chunks, _p, _s)] = await document_rows(deps)
         assert status == "ready" and chunks >= 3
