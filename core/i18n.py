@@ -192,6 +192,8 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/sources: the passages behind my last answer\n"
         "/summary [doc] [short|long]: a document's or video's summary again\n"
         "/transcript [video]: the timed transcript of a video or audio\n"
+        "/reindex here|<doc>: index this chat's documents, or one, again\n"
+        "/quota: your answers today and your limit\n"
         "Voice notes are answered; videos and YouTube links are transcribed and indexed.\n"
         "Send me files (PDF, DOCX, TXT, Markdown, HTML, CSV) or links and ask about them.\n"
         "In groups, mention me or reply to me.",
@@ -208,6 +210,8 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/sources: os trechos por trás da minha última resposta\n"
         "/summary [doc] [curto|longo]: o resumo de um documento ou vídeo de novo\n"
         "/transcript [vídeo]: a transcrição com tempos de um vídeo ou áudio\n"
+        "/reindex here|<doc>: indexar de novo os documentos desta conversa, ou um\n"
+        "/quota: suas respostas de hoje e seu limite\n"
         "Respondo mensagens de voz; vídeos e links do YouTube são transcritos e indexados.\n"
         "Envie arquivos (PDF, DOCX, TXT, Markdown, HTML, CSV) ou links e pergunte sobre eles.\n"
         "Em grupos, me mencione ou responda a uma mensagem minha.",
