@@ -238,6 +238,11 @@ async def reindex(interaction: discord.Interaction, what: str = "here") -> None:
     await _client(interaction).answer_command(interaction, Command("reindex", what))
 
 
+async def export(interaction: discord.Interaction) -> None:
+    """Sends everything kept about you as a file."""
+    await _client(interaction).answer_command(interaction, Command("export"))
+
+
 async def stats(interaction: discord.Interaction) -> None:
     """Admins: usage and health at a glance."""
     await _client(interaction).answer_command(interaction, Command("stats"))
@@ -262,6 +267,7 @@ SLASH_COMMANDS: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
     "block": block,
     "stats": stats,
     "reindex": reindex,
+    "export": export,
 }
 # Who may see admin commands in a server's menu by default (server admins can widen it);
 # the core checks ADMIN_IDS whatever the menu shows.

@@ -10,6 +10,7 @@ from core.errors import ReasonedError, explain
 from core.i18n import SUPPORTED_LOCALES, file_size, normalise_locale, t
 from core.knowledge.documents import Document, scope_for
 from core.knowledge.summary import first_sentences
+from core.personal_data import erase, export
 from core.stats import collect_stats
 from core.types import Command, Incoming, Notice
 from core.users import UserRecord
@@ -115,10 +116,26 @@ async def docs(ctx: CommandContext) -> str:
     return "\n".join(lines)
 
 
+EVERYTHING_OF_MINE = ("all", "tudo")
+CONFIRMED = ("yes", "sim")
+
+
 async def forget(ctx: CommandContext) -> str:
-    """Removes one document and all of its chunks (in a group: its uploader or an admin)."""
+    """Removes one document and all of its chunks (in a group: its uploader or an admin),
+    or, with `all`, everything kept about the sender once they confirm."""
     if not ctx.args:  # never guess which document to delete
         return t("forget_usage", ctx.locale)
+    first, _, rest = ctx.args.lower().partition(" ")
+    if first in EVERYTHING_OF_MINE:
+        if rest.strip() not in CONFIRMED:
+            return t("forget_all_confirm", ctx.locale, command=f"/forget {first}")
+        erased = await erase(ctx.deps, ctx.incoming.user.key)
+        return t(
+            "forget_all_done",
+            ctx.locale,
+            documents=erased.documents,
+            conversations=erased.conversations,
+        )
     document, problem = await _one_document(ctx)
     if document is None:
         return problem
@@ -328,6 +345,16 @@ async def reindex(ctx: CommandContext) -> str:
     return notice.text
 
 
+async def export_data(ctx: CommandContext) -> Notice:
+    """Sends everything kept about the sender as a JSON file."""
+    key = ctx.incoming.user.key
+    return Notice(
+        t("export_attached", ctx.locale),
+        file_name=f"{_file_stem(key)}-data.json",
+        file_data=await export(ctx.deps, key),
+    )
+
+
 async def sources(ctx: CommandContext) -> str:
     """Shows the passages behind the last answer in this conversation."""
     passages = await ctx.deps.knowledge.retrieval.last_sources(ctx.incoming.conversation_key)
@@ -357,6 +384,7 @@ COMMANDS: dict[str, Handler] = {
     "block": block,
     "stats": stats,
     "reindex": reindex,
+    "export": export_data,
 }
 
 # One-line descriptions that adapters publish as the platform's command menu.
@@ -391,6 +419,7 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "en": "Re-embed documents: all, here, or one",
         "pt-BR": "Reindexar documentos: todos, aqui, ou um",
     },
+    "export": {"en": "Everything I keep about you", "pt-BR": "Tudo que guardo sobre você"},
 }
 
 # Commands only bot admins may run; platforms with permissions hide them from others.

@@ -194,6 +194,7 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/transcript [video]: the timed transcript of a video or audio\n"
         "/reindex here|<doc>: index this chat's documents, or one, again\n"
         "/quota: your answers today and your limit\n"
+        "/export, /forget all: everything I keep about you, to take or to delete\n"
         "Voice notes are answered; videos and YouTube links are transcribed and indexed.\n"
         "Send me files (PDF, DOCX, TXT, Markdown, HTML, CSV) or links and ask about them.\n"
         "In groups, mention me or reply to me.",
@@ -212,6 +213,7 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/transcript [vídeo]: a transcrição com tempos de um vídeo ou áudio\n"
         "/reindex here|<doc>: indexar de novo os documentos desta conversa, ou um\n"
         "/quota: suas respostas de hoje e seu limite\n"
+        "/export, /forget all: tudo que guardo sobre você, para levar ou apagar\n"
         "Respondo mensagens de voz; vídeos e links do YouTube são transcritos e indexados.\n"
         "Envie arquivos (PDF, DOCX, TXT, Markdown, HTML, CSV) ou links e pergunte sobre eles.\n"
         "Em grupos, me mencione ou responda a uma mensagem minha.",
@@ -595,6 +597,24 @@ _CATALOG: dict[str, dict[str, Text]] = {
             "Reindexando {count} documentos a partir dos originais; /docs mostra quando cada "
             "um ficar pronto.",
         ),
+    },
+    "forget_all_confirm": {
+        "en": "This deletes everything I keep about you: your conversations, your private "
+        "documents, your usage and settings (what you sent to groups stays there, without "
+        "your name). Send {command} yes to go ahead.",
+        "pt-BR": "Isso apaga tudo que guardo sobre você: suas conversas, seus documentos "
+        "privados, seu uso e suas preferências (o que você mandou em grupos fica lá, sem seu "
+        "nome). Envie {command} sim para continuar.",
+    },
+    "forget_all_done": {
+        "en": "Done: I deleted everything about you ({documents} private documents, "
+        "{conversations} conversations).",
+        "pt-BR": "Pronto: apaguei tudo sobre você ({documents} documentos privados, "
+        "{conversations} conversas).",
+    },
+    "export_attached": {
+        "en": "📦 Everything I keep about you is in this file.",
+        "pt-BR": "📦 Tudo que guardo sobre você está neste arquivo.",
     },
     "forget_not_yours": {
         "en": "Only the person who sent {name}, the group's admins or a bot admin can forget it.",
