@@ -313,6 +313,10 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "en": "Something went wrong on my side. Your conversation is safe; please try again.",
         "pt-BR": "Algo deu errado do meu lado. Sua conversa está salva; tente de novo.",
     },
+    "service_unavailable": {
+        "en": "⏳ I'm temporarily unavailable; please try again in a moment.",
+        "pt-BR": "⏳ Estou temporariamente indisponível; tente de novo em instantes.",
+    },
     "reason_model_generic": {
         "en": "Something went wrong on my side. Your conversation is safe; please try again.",
         "pt-BR": "Algo deu errado do meu lado. Sua conversa está salva; tente de novo.",
