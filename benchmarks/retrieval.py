@@ -227,8 +227,7 @@ def build_documents(rng: random.Random, per_language: int = 4) -> list[tuple[str
     return corpus
 
 
-async def index_corpus(pool: AsyncConnectionPool, index: ChunkIndex, corpus) -> int:  # noqa: ANN001
-    documents = DocumentStore(pool)
+async def index_corpus(documents: DocumentStore, index: ChunkIndex, corpus) -> int:  # noqa: ANN001
     chunk_total = 0
     for name, data in corpus:
         row, _ = await documents.add(
@@ -243,7 +242,7 @@ async def index_corpus(pool: AsyncConnectionPool, index: ChunkIndex, corpus) -> 
         extracted = extract(data, file_name=name, mime_type="text/markdown", max_pages=100)
         chunks = split_document(extracted, count_tokens=token_counter())
         vectors = await index.embeddings.aembed_documents([c.text for c in chunks])
-        await index.write(scope=SCOPE, document_id=row.id, chunks=chunks, vectors=vectors)
+        ids = await index.write(scope=SCOPE, document_id=row.id, chunks=chunks, vectors=vectors)
         await documents.mark_ready(
             row.id,
             title=name,
@@ -251,6 +250,7 @@ async def index_corpus(pool: AsyncConnectionPool, index: ChunkIndex, corpus) -> 
             chunk_count=len(chunks),
             language="en",
             embedding_model=index.model_name,
+            chunk_ids=ids,
         )
         chunk_total += len(chunks)
     return chunk_total
@@ -328,7 +328,7 @@ async def run() -> dict[str, object]:
         )
         corpus = build_documents(random.Random(SEED))
         started = time.perf_counter()
-        chunks = await index_corpus(pool, index, corpus)
+        chunks = await index_corpus(DocumentStore(pool, url), index, corpus)
         indexing_seconds = time.perf_counter() - started
         rows = await evaluate(index)
         await index.close()

@@ -126,7 +126,7 @@ async def open_core(
             jobs=jobs,
             knowledge=KnowledgeBase(
                 settings,
-                DocumentStore(pool),
+                DocumentStore(pool, settings.database_url),
                 index,
                 outbox,
                 jobs,

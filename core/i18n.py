@@ -319,6 +319,10 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "en": "Something went wrong on my side. Your conversation is safe; please try again.",
         "pt-BR": "Algo deu errado do meu lado. Sua conversa está salva; tente de novo.",
     },
+    "service_unavailable": {
+        "en": "⏳ I'm temporarily unavailable; please try again in a moment.",
+        "pt-BR": "⏳ Estou temporariamente indisponível; tente de novo em instantes.",
+    },
     "reason_model_generic": {
         "en": "Something went wrong on my side. Your conversation is safe; please try again.",
         "pt-BR": "Algo deu errado do meu lado. Sua conversa está salva; tente de novo.",
@@ -331,9 +335,15 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "en": "📄 Got {name}. Indexing it now; this message will show the progress.",
         "pt-BR": "📄 Recebi {name}. Estou indexando; esta mensagem mostra o andamento.",
     },
-    "doc_duplicate": {
-        "en": "I already have {name} ({status}). Ask away, or /forget it first to send it again.",
-        "pt-BR": "Já tenho {name} ({status}). Pode perguntar, ou use /forget antes de reenviar.",
+    "doc_already_ready": {
+        "en": "I already have {name}, indexed and ready.{summary}\n\n"
+        "Ask away, or /forget it first to send it again.",
+        "pt-BR": "Já tenho {name}, indexado e pronto.{summary}\n\n"
+        "Pode perguntar, ou use /forget antes de reenviar.",
+    },
+    "doc_already_indexing": {
+        "en": "📄 {name} is already being indexed; you'll see it in /docs when it's ready.",
+        "pt-BR": "📄 {name} já está sendo indexado; ele aparece em /docs quando ficar pronto.",
     },
     "doc_retrying": {
         "en": "📄 {name} failed before; trying it again now.",
@@ -427,6 +437,10 @@ _CATALOG: dict[str, dict[str, Text]] = {
     "reason_not_a_document": {
         "en": "the link is not a web page or document I can read.",
         "pt-BR": "o link não é uma página ou documento que eu consiga ler.",
+    },
+    "reason_kept_failing": {
+        "en": "indexing it kept failing; an admin can /retry it.",
+        "pt-BR": "a indexação falhou repetidas vezes; um admin pode usar /retry.",
     },
     "reason_internal": {
         "en": "something went wrong on my side; an admin can retry it.",

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from functools import partial
 
+import psycopg
+import redis.exceptions
 from langchain_core.messages.utils import count_tokens_approximately
 
 from core.chat import stream_answer
@@ -26,6 +28,9 @@ from core.types import Attachment, Command, Done, Event, Incoming, Notice, TextD
 from core.users import UserRecord
 
 logger = logging.getLogger(__name__)
+
+# Postgres or Redis unreachable (restarting, say): the pools reconnect once it is back.
+OUTAGE_ERRORS = (psycopg.OperationalError, redis.exceptions.ConnectionError)
 
 # Voice notes up to this long are heard and answered; longer recordings become knowledge.
 VOICE_NOTE_MAX_SECONDS = 120.0
@@ -52,7 +57,21 @@ class ChatService:
         self.deps = deps
 
     async def handle(self, incoming: Incoming) -> AsyncIterator[Event]:
-        """Answer one message; yields nothing when a group message was not meant for the bot."""
+        """Answer one message; yields nothing when a group message was not meant for the bot.
+
+        While Postgres or Redis is down (a restart), the user is told to try again shortly.
+        """
+        try:
+            async for event in self._handle(incoming):
+                yield event
+        except OUTAGE_ERRORS as exc:
+            logger.warning(
+                "message from %s not handled, a service is down: %r", incoming.user.key, exc
+            )
+            locale = normalise_locale(incoming.language_hint) or self.deps.settings.default_locale
+            yield Notice(t("service_unavailable", locale), is_error=True)
+
+    async def _handle(self, incoming: Incoming) -> AsyncIterator[Event]:
         if not self.should_answer(incoming):
             return
         limits = self.deps.limits

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import logging
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 import procrastinate
+import psycopg
+from procrastinate.exceptions import ConnectorException
+from psycopg_pool import AsyncConnectionPool
 
 from core.deps import CoreDeps, open_core
 from core.settings import Settings
 from workers.app import app, connected
 from workers.queue import ProcrastinateJobs
+
+# Waits between looks for a database that went away, growing up to the last one.
+RECONNECT_DELAYS_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+# What a worker dies of when Postgres restarts under it.
+CONNECTION_ERRORS = (ConnectorException, psycopg.OperationalError)
+
+logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -35,11 +47,7 @@ async def run_frontend(settings: Settings, *, target: str, user: str, with_worke
     """
     async with core_and_jobs(settings) as (deps, job_app):
         worker = (
-            asyncio.create_task(
-                job_app.run_worker_async(
-                    install_signal_handlers=False, additional_context={"deps": deps}
-                )
-            )
+            asyncio.create_task(supervise_worker(job_app, deps, queues=None))
             if with_worker
             else None
         )
@@ -76,12 +84,43 @@ async def run_worker(settings: Settings, queues: list[str] | None) -> None:
     Cancelling stops the worker gracefully: running jobs finish, waiting ones stay queued.
     """
     async with core_and_jobs(settings) as (deps, job_app):
-        await job_app.run_worker_async(
-            # procrastinate documents None as "every queue"; its TypedDict leaves None out.
-            queues=queues,  # type: ignore[arg-type]
-            install_signal_handlers=False,
-            additional_context={"deps": deps},
-        )
+        await supervise_worker(job_app, deps, queues=queues)
+
+
+async def supervise_worker(
+    job_app: procrastinate.App, deps: CoreDeps, *, queues: list[str] | None
+) -> None:
+    """Run the job worker, starting it again when Postgres comes back from a restart.
+
+    procrastinate's worker ends on a lost connection; alone (`assistant worker`) the
+    process would exit, and inside `assistant run` the bots would go on with nobody
+    indexing. One warning per outage; the waits grow while the database stays away.
+    """
+    while True:
+        try:
+            await job_app.run_worker_async(
+                # procrastinate documents None as "every queue"; its TypedDict leaves None out.
+                queues=queues,  # type: ignore[arg-type]
+                install_signal_handlers=False,
+                additional_context={"deps": deps},
+            )
+            return
+        except CONNECTION_ERRORS as exc:
+            logger.warning("job worker lost the database (%r); restarting it once it is back", exc)
+        await wait_for_database(deps.pool)
+        logger.info("database back; job worker restarting")
+
+
+async def wait_for_database(pool: AsyncConnectionPool) -> None:
+    """Return once the pool can run a query again, looking less often as time goes on."""
+    for attempt in itertools.count():
+        try:
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+            return
+        except psycopg.OperationalError:  # PoolTimeout included
+            delay = RECONNECT_DELAYS_SECONDS[min(attempt, len(RECONNECT_DELAYS_SECONDS) - 1)]
+            await asyncio.sleep(delay)
 
 
 async def reindex(settings: Settings) -> int:

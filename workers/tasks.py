@@ -5,20 +5,32 @@ from __future__ import annotations
 import logging
 
 from procrastinate import JobContext, RetryStrategy
+from procrastinate.jobs import Job
+from procrastinate.retry import RetryDecision
 
 from core.chat import extend_summary
 from core.deps import CoreDeps
 from core.i18n import t
 from core.jobs import INGEST_DOCUMENT, SUMMARISE_CONVERSATION
+from core.knowledge.ingestion import IngestionGaveUp
 from core.knowledge.progress import JobTarget
 from core.types import ChatRef, OutboxMessage, Platform
 from workers.app import DEFAULT_QUEUE, app
 
-INGEST_MAX_ATTEMPTS = 3
 # A worker that has not sent a heartbeat for this long is dead; its jobs go back in line.
 STALLED_AFTER_SECONDS = 60
 
 logger = logging.getLogger(__name__)
+
+
+class UntilIngestionGivesUp(RetryStrategy):
+    """Retry with back-off until the ingestion gives up: the document counts its attempts,
+    including those of dead workers that never reached the job engine's count."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, IngestionGaveUp):
+            return None
+        return super().get_retry_decision(exception=exception, job=job)
 
 
 def deps_of(context: JobContext) -> CoreDeps:
@@ -61,7 +73,7 @@ async def summarise_conversation(
     name=INGEST_DOCUMENT,
     queue=DEFAULT_QUEUE,
     pass_context=True,
-    retry=RetryStrategy(max_attempts=INGEST_MAX_ATTEMPTS, exponential_wait=5),
+    retry=UntilIngestionGivesUp(exponential_wait=5),
 )
 async def ingest_document(
     context: JobContext,
@@ -84,13 +96,7 @@ async def ingest_document(
         locale=locale,
         is_silent=is_silent,
     )
-    try:
-        await deps.knowledge.ingestion.ingest(document_id, target, deps.models.get())
-    except Exception:
-        if context.job.attempts + 1 >= INGEST_MAX_ATTEMPTS:
-            # Out of retries: the document must not stay "indexing" forever.
-            await deps.knowledge.ingestion.fail(document_id, target)
-        raise
+    await deps.knowledge.ingestion.ingest(document_id, target, deps.models.get())
 
 
 @app.periodic(cron="* * * * *", periodic_id="retry_stalled_jobs")

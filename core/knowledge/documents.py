@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from core.knowledge.index import TABLE as CHUNK_TABLE
 from core.types import Incoming
 
 DOCUMENT_COLUMNS = """
     id, scope, added_by, title, kind, file_name, mime_type, source_url, size_bytes,
     content_hash, status, error, page_count, chunk_count, language, summary,
-    suggested_questions, embedding_model, created_at, updated_at, transcript_key
+    suggested_questions, embedding_model, created_at, updated_at, transcript_key, attempts
 """
+
+# Advisory locks of ingestion: (this namespace, hashtext(document id)).
+INGEST_LOCK_NAMESPACE = 7001
 
 # Kinds indexed from a transcript (heard, or captions), not from extracted text.
 MEDIA_KINDS = frozenset({"video", "audio"})
@@ -52,6 +59,7 @@ class Document:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     transcript_key: str | None = None  # media: the shared transcript this came from
+    attempts: int = 0  # ingestion attempts started since the last outcome or /retry
 
     @property
     def is_media(self) -> bool:
@@ -75,8 +83,9 @@ Documents = list[Document]
 class DocumentStore:
     """Document rows and their original bytes; every query is scoped."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, database_url: str) -> None:
         self._pool = pool
+        self._database_url = database_url  # for the ingestion lock's own connection
 
     async def add(
         self,
@@ -194,11 +203,52 @@ class DocumentStore:
             return [row[0] for row in await cur.fetchall()]
 
     async def set_status(self, document_id: str, status: str, *, error: str | None = None) -> None:
+        """A stated outcome, or an admin's retry: the attempt count starts again."""
         async with self._pool.connection() as conn:
             await conn.execute(
-                "UPDATE documents SET status = %s, error = %s, updated_at = now() WHERE id = %s",
+                "UPDATE documents SET status = %s, error = %s, attempts = 0, updated_at = now() "
+                "WHERE id = %s",
                 (status, error, document_id),
             )
+
+    async def give_up(self, document_id: str, reason: str) -> None:
+        """Mark failed keeping the attempt count, so only an admin's /retry starts it again."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE documents SET status = 'failed', error = %s, updated_at = now() "
+                "WHERE id = %s",
+                (reason, document_id),
+            )
+
+    @asynccontextmanager
+    async def claim(self, document_id: str) -> AsyncIterator[Document | None]:
+        """The document marked processing, one more attempt counted, while this block alone
+        ingests it; None when it is gone, already ready, or another job holds it.
+
+        The lock is a session advisory lock on a connection of its own, held for the whole
+        block: two jobs never index one document at once, and a killed worker's lock goes
+        with its connection, so the retry of its job can take the document.
+        """
+        async with await AsyncConnection.connect(self._database_url, autocommit=True) as conn:
+            cur = await conn.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                (INGEST_LOCK_NAMESPACE, document_id),
+            )
+            row = await cur.fetchone()
+            if not (row and row[0]):
+                yield None
+                return
+            claimed = conn.cursor(row_factory=class_row(Document))
+            await claimed.execute(
+                f"""
+                UPDATE documents SET status = 'processing', attempts = attempts + 1,
+                    error = NULL, updated_at = now()
+                WHERE id = %s AND status <> 'ready'
+                RETURNING {DOCUMENT_COLUMNS}
+                """,
+                (document_id,),
+            )
+            yield await claimed.fetchone()
 
     async def mark_ready(
         self,
@@ -209,13 +259,23 @@ class DocumentStore:
         chunk_count: int,
         language: str | None,
         embedding_model: str,
+        chunk_ids: Strings,
     ) -> None:
-        """Flip to ready only once every chunk is written, so search never sees half a document."""
-        async with self._pool.connection() as conn:
+        """Flip to ready only once every chunk is written, so search never sees half a document.
+
+        In the same transaction the document's other chunks (an earlier version's, a crashed
+        attempt's) go: the new set replaces the old at once.
+        """
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                f"DELETE FROM {CHUNK_TABLE} WHERE document_id = %s AND NOT (id = ANY(%s::uuid[]))",
+                (document_id, chunk_ids),
+            )
             await conn.execute(
                 """
-                UPDATE documents SET status = 'ready', error = NULL, title = %s, page_count = %s,
-                    chunk_count = %s, language = %s, embedding_model = %s, updated_at = now()
+                UPDATE documents SET status = 'ready', error = NULL, attempts = 0, title = %s,
+                    page_count = %s, chunk_count = %s, language = %s, embedding_model = %s,
+                    updated_at = now()
                 WHERE id = %s
                 """,
                 (title, page_count, chunk_count, language, embedding_model, document_id),

@@ -156,8 +156,9 @@ class ChunkIndex:
         document_id: str,
         chunks: Sequence[ChunkDraft],
         vectors: Sequence[list[float]],
-    ) -> None:
-        """Store one batch of embedded chunks of a document."""
+    ) -> list[str]:
+        """Store one batch of embedded chunks of a document; returns their ids."""
+        ids = [str(uuid.uuid4()) for _ in chunks]
         await self._store.aadd_embeddings(
             texts=[chunk.text for chunk in chunks],
             embeddings=list(vectors),
@@ -172,8 +173,9 @@ class ChunkIndex:
                 }
                 for chunk in chunks
             ],
-            ids=[str(uuid.uuid4()) for _ in chunks],
+            ids=ids,
         )
+        return ids
 
     async def rebuild(self, dimensions: int) -> None:
         """Empty the chunks and switch the table to this model's dimension, in one transaction."""
@@ -200,11 +202,6 @@ class ChunkIndex:
                 (document_id,),
             )
             return [row[0] for row in await cur.fetchall()]
-
-    async def delete_document(self, document_id: str) -> None:
-        """Drop a document's chunks, e.g. left over by a crashed attempt."""
-        async with self._pool.connection() as conn:
-            await conn.execute(f"DELETE FROM {TABLE} WHERE document_id = %s", (document_id,))
 
     async def search(self, scope: str, query: str, *, k: int) -> list[Passage]:
         """The k best passages for `query` among the ready documents of `scope`."""

@@ -7,6 +7,7 @@ when every chunk is in, so a half-indexed document is never searched.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
@@ -25,6 +26,15 @@ from core.media.transcripts import MediaTranscriber, StoredTranscript
 from core.settings import Settings
 
 PROGRESS_INTERVAL_SECONDS = 3.0
+# Attempts at one document, however each ended (an error, or a worker that died with it).
+MAX_ATTEMPTS = 3
+GAVE_UP_REASON = "kept_failing"
+
+logger = logging.getLogger(__name__)
+
+
+class IngestionGaveUp(Exception):
+    """The document's last attempt failed; it is marked failed and must not be retried."""
 
 
 class Ingestion:
@@ -45,13 +55,32 @@ class Ingestion:
         self.progress = progress
 
     async def ingest(self, document_id: str, target: JobTarget, model: BaseChatModel) -> None:
-        """Extract (or transcribe), split, embed and index one document, reporting progress."""
-        document = await self.documents.get(document_id)
-        if document is None:
-            return  # forgotten while it waited in the queue
+        """Extract (or transcribe), split, embed and index one document, reporting progress.
+
+        One job at a time indexes a document (`DocumentStore.claim`); each attempt counts as
+        it starts, so attempts whose worker died count too. Raises `IngestionGaveUp` when the
+        last attempt failed: the document is marked failed and the job must not retry.
+        """
+        async with self.documents.claim(document_id) as document:
+            if document is None:
+                logger.info(
+                    "document %s: gone, ready, or being indexed by another job", document_id
+                )
+                return
+            if document.attempts > MAX_ATTEMPTS:
+                # The last attempts started and never ended: their worker died on this document.
+                await self._give_up(document, target)
+                return
+            try:
+                await self._index(document, target, model)
+            except Exception as exc:
+                if document.attempts < MAX_ATTEMPTS:
+                    raise  # the job engine retries it
+                await self._give_up(document, target)
+                raise IngestionGaveUp(document_id) from exc
+
+    async def _index(self, document: Document, target: JobTarget, model: BaseChatModel) -> None:
         locale = target.locale
-        await self.documents.set_status(document_id, "processing")
-        await self.index.delete_document(document_id)  # leftovers of a crashed attempt
         await self._report(target, document, t("doc_reading", locale, name=document.title))
         try:
             await self.index.check_model()
@@ -60,17 +89,18 @@ class Ingestion:
             else:
                 material = from_extracted(document, await self._extract(document), locale)
         except ReasonedError as exc:  # bad input or a stale index: a stated reason, no retry
-            await self.documents.set_status(document_id, "failed", error=exc.reason)
+            await self.documents.set_status(document.id, "failed", error=exc.reason)
             await self._report(target, document, _failed(document, exc, locale), final=True)
             return
-        await self._embed_and_write(document, material, target)
+        chunk_ids = await self._embed_and_write(document, material, target)
         await self.documents.mark_ready(
-            document_id,
+            document.id,
             title=material.title,
             page_count=material.page_count,
             chunk_count=len(material.chunks),
             language=material.language,
             embedding_model=self.index.model_name,
+            chunk_ids=chunk_ids,
         )
         # The digest can take minutes on a slow model: say what is going on meanwhile.
         writing = t("doc_summarising", locale, name=material.title, where=material.where)
@@ -78,13 +108,11 @@ class Ingestion:
         ready = await self._ready_text(document, material, model, locale)
         await self._report(target, document, ready, final=True)
 
-    async def fail(self, document_id: str, target: JobTarget) -> None:
-        """Give up on a document after the job's last attempt, and say so."""
-        document = await self.documents.get(document_id)
-        if document is None:
-            return
-        await self.documents.set_status(document_id, "failed", error="internal")
-        text = _failed(document, ReasonedError("internal"), target.locale)
+    async def _give_up(self, document: Document, target: JobTarget) -> None:
+        """No attempt remains: mark the document failed and say so in its status message."""
+        logger.error("document %s failed %d attempts; giving up", document.id, MAX_ATTEMPTS)
+        await self.documents.give_up(document.id, GAVE_UP_REASON)
+        text = _failed(document, ReasonedError(GAVE_UP_REASON), target.locale)
         await self._report(target, document, text, final=True)
 
     async def _ready_text(
@@ -115,15 +143,17 @@ class Ingestion:
 
     async def _embed_and_write(
         self, document: Document, material: Material, target: JobTarget
-    ) -> None:
-        """Embed the chunks in batches and store them, telling the chat how far it got."""
+    ) -> list[str]:
+        """Embed the chunks in batches and store them, telling the chat how far it got;
+        returns the ids written."""
         batch_size = self.settings.embeddings_batch_size
         chunks = material.chunks
+        chunk_ids: list[str] = []
         last_report = time.monotonic()
         for start in range(0, len(chunks), batch_size):
             batch = chunks[start : start + batch_size]
             vectors = await self.index.embeddings.aembed_documents([c.text for c in batch])
-            await self.index.write(
+            chunk_ids += await self.index.write(
                 scope=document.scope, document_id=document.id, chunks=batch, vectors=vectors
             )
             if time.monotonic() - last_report >= PROGRESS_INTERVAL_SECONDS:
@@ -137,6 +167,7 @@ class Ingestion:
                     total=len(chunks),
                 )
                 await self._report(target, document, text)
+        return chunk_ids
 
     async def _transcript(self, document: Document, target: JobTarget) -> StoredTranscript:
         """The document's transcript, with the share heard so far reported every few seconds."""

@@ -13,6 +13,7 @@ from core.errors import ReasonedError, explain
 from core.i18n import file_size, t
 from core.jobs import INGEST_DOCUMENT, JobQueue
 from core.knowledge.documents import Document, DocumentStore, scope_for
+from core.knowledge.ingestion import GAVE_UP_REASON
 from core.knowledge.loaders import detect_kind
 from core.knowledge.progress import JobTarget
 from core.knowledge.web import UrlRefused, check_url
@@ -90,9 +91,11 @@ class Intake:
             links.extend(entries or [url])
         return links
 
-    async def start_indexing(self, document_id: str, incoming: Incoming, locale: str) -> None:
+    async def start_indexing(
+        self, document_id: str, incoming: Incoming, locale: str, *, is_silent: bool = False
+    ) -> None:
         """Queue the ingestion job; called once the status message is out, so it can be edited."""
-        target = JobTarget(incoming.chat, incoming.user.key, locale)
+        target = JobTarget(incoming.chat, incoming.user.key, locale, is_silent)
         document = await self.documents.get(document_id)
         is_media = document is not None and document.is_media
         await self._jobs.defer(
@@ -148,13 +151,19 @@ class Intake:
         name = document.title
         if is_new:
             return Notice(t("doc_received", locale, name=name), status_key=document.id)
+        if document.status == "failed" and document.error == GAVE_UP_REASON:
+            # Sending it again would loop it again: only an admin's /retry starts it over.
+            return refusal(name, ReasonedError(GAVE_UP_REASON), locale)
         if document.status == "failed":
             return Notice(t("doc_retrying", locale, name=name), status_key=document.id)
-        status = t(f"status_{document.status}", locale)
-        duplicate = t("doc_duplicate", locale, name=name, status=status)
-        # A document still queued may have lost its job: starting it again is harmless.
-        is_queued = document.status == "queued"
-        return Notice(duplicate, status_key=document.id if is_queued else "")
+        # Its job reports to the chat that sent it first: this one is answered now.
+        if document.status == "ready":
+            summary = f"\n\n{document.summary}" if document.summary else ""
+            return Notice(t("doc_already_ready", locale, name=name, summary=summary))
+        if document.status == "queued":
+            # It may have lost its job: starting one again is harmless, and silent here.
+            await self.start_indexing(document.id, incoming, locale, is_silent=True)
+        return Notice(t("doc_already_indexing", locale, name=name))
 
 
 def refusal(name: str, error: ReasonedError, locale: str) -> Notice:

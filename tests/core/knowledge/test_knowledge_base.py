@@ -100,7 +100,7 @@ async def test_the_same_file_twice_is_indexed_once(service: ChatService, deps: C
     data = files.docx_bytes()
     await upload(service, ana, "guide.docx", data)
     again = await upload(service, ana, "copy of guide.docx", data)
-    assert again.text.startswith("I already have guide.docx (queued)")
+    assert again.text.startswith("📄 guide.docx is already being indexed") and not again.status_key
     assert len(await document_rows(deps)) == 1
 
 
