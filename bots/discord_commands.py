@@ -243,6 +243,12 @@ async def export(interaction: discord.Interaction) -> None:
     await _client(interaction).answer_command(interaction, Command("export"))
 
 
+async def jobs(interaction: discord.Interaction, action: str = "", number: str = "") -> None:
+    """Admins: background jobs; retry or cancel one by number."""
+    args = f"{action} {number}".strip()
+    await _client(interaction).answer_command(interaction, Command("jobs", args))
+
+
 async def stats(interaction: discord.Interaction) -> None:
     """Admins: usage and health at a glance."""
     await _client(interaction).answer_command(interaction, Command("stats"))
@@ -268,6 +274,7 @@ SLASH_COMMANDS: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
     "stats": stats,
     "reindex": reindex,
     "export": export,
+    "jobs": jobs,
 }
 # Who may see admin commands in a server's menu by default (server admins can widen it);
 # the core checks ADMIN_IDS whatever the menu shows.

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from core.deps import CoreDeps
 from core.errors import ReasonedError, explain
-from core.i18n import SUPPORTED_LOCALES, file_size, normalise_locale, t
+from core.i18n import SUPPORTED_LOCALES, file_size, has_text, normalise_locale, t
 from core.knowledge.documents import Document, scope_for
 from core.knowledge.summary import first_sentences
 from core.personal_data import erase, export
@@ -355,6 +355,32 @@ async def export_data(ctx: CommandContext) -> Notice:
     )
 
 
+JOBS_SHOWN = 15
+
+
+async def jobs(ctx: CommandContext) -> str:
+    """Admins: failed, running and waiting jobs; `/jobs retry <id>`, `/jobs cancel <id>`."""
+    if not ctx.user.is_admin:
+        return t("admins_only", ctx.locale)
+    queue = ctx.deps.jobs
+    action, _, job_id = ctx.args.lower().partition(" ")
+    if action in ("retry", "cancel"):
+        if not job_id.strip().isdigit():
+            return t("jobs_usage", ctx.locale)
+        number = int(job_id)
+        is_done = await (queue.retry(number) if action == "retry" else queue.cancel(number))
+        return t(f"jobs_{action}_{'done' if is_done else 'refused'}", ctx.locale, id=number)
+    listed = await queue.recent(("doing", "failed", "todo"), limit=JOBS_SHOWN)
+    if not listed:
+        return t("jobs_none", ctx.locale)
+    lines = [t("jobs_header", ctx.locale)]
+    for job in listed:
+        subject = f" {job.subject[:8]}" if job.subject else ""
+        status = t(f"job_{job.status}", ctx.locale) if has_text(f"job_{job.status}") else job.status
+        lines.append(f"#{job.id} {job.task}{subject}: {status} ({job.attempts})")
+    return "\n".join(lines + ["", t("jobs_usage", ctx.locale)])
+
+
 async def sources(ctx: CommandContext) -> str:
     """Shows the passages behind the last answer in this conversation."""
     passages = await ctx.deps.knowledge.retrieval.last_sources(ctx.incoming.conversation_key)
@@ -385,6 +411,7 @@ COMMANDS: dict[str, Handler] = {
     "stats": stats,
     "reindex": reindex,
     "export": export_data,
+    "jobs": jobs,
 }
 
 # One-line descriptions that adapters publish as the platform's command menu.
@@ -420,10 +447,11 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "pt-BR": "Reindexar documentos: todos, aqui, ou um",
     },
     "export": {"en": "Everything I keep about you", "pt-BR": "Tudo que guardo sobre você"},
+    "jobs": {"en": "Admins: background jobs", "pt-BR": "Admins: tarefas em segundo plano"},
 }
 
 # Commands only bot admins may run; platforms with permissions hide them from others.
-ADMIN_COMMANDS = frozenset({"retry", "allow", "block", "stats"})
+ADMIN_COMMANDS = frozenset({"retry", "allow", "block", "stats", "jobs"})
 
 
 def command_from_text(text: str) -> Command | None:

@@ -630,6 +630,38 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "en": "📦 Everything I keep about you is in this file.",
         "pt-BR": "📦 Tudo que guardo sobre você está neste arquivo.",
     },
+    "jobs_header": {
+        "en": "Jobs (newest first; the number in brackets is attempts):",
+        "pt-BR": "Tarefas (mais novas primeiro; entre parênteses, as tentativas):",
+    },
+    "jobs_none": {
+        "en": "No job is waiting, running or failed.",
+        "pt-BR": "Nenhuma tarefa na fila, rodando ou com falha.",
+    },
+    "jobs_usage": {
+        "en": "/jobs retry <number> runs a failed job again; /jobs cancel <number> stops one.",
+        "pt-BR": "/jobs retry <número> roda de novo uma tarefa que falhou; /jobs cancel "
+        "<número> interrompe uma.",
+    },
+    "jobs_retry_done": {
+        "en": "Job #{id} is queued again.",
+        "pt-BR": "A tarefa #{id} voltou para a fila.",
+    },
+    "jobs_retry_refused": {
+        "en": "There is no failed job #{id}.",
+        "pt-BR": "Não há tarefa #{id} com falha.",
+    },
+    "jobs_cancel_done": {
+        "en": "Job #{id} is cancelled (a running one stops at its next check).",
+        "pt-BR": "A tarefa #{id} foi cancelada (uma em andamento para na próxima verificação).",
+    },
+    "jobs_cancel_refused": {
+        "en": "Job #{id} can't be cancelled (finished, or no such job).",
+        "pt-BR": "A tarefa #{id} não pode ser cancelada (terminou, ou não existe).",
+    },
+    "job_todo": {"en": "waiting", "pt-BR": "na fila"},
+    "job_doing": {"en": "running", "pt-BR": "rodando"},
+    "job_failed": {"en": "failed", "pt-BR": "falhou"},
     "forget_not_yours": {
         "en": "Only the person who sent {name}, the group's admins or a bot admin can forget it.",
         "pt-BR": "Só quem enviou {name}, os admins do grupo ou um admin do bot podem esquecê-lo.",

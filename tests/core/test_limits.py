@@ -15,6 +15,7 @@ from langchain_core.outputs import ChatGenerationChunk
 
 from core.deps import CoreDeps
 from core.i18n import t
+from core.jobs import INGEST_DOCUMENT
 from core.limits import Limits
 from core.service import ChatService
 from core.types import Command, Incoming, Notice
@@ -229,3 +230,31 @@ async def test_reindex_here_everything_or_one_document(deps: CoreDeps) -> None:
     assert await say(service, command(private("bia"), "reindex", "all")) == t("admins_only", "en")
     everything = await say(service, command(ADMIN, "reindex", "all"))
     assert everything == t("reindex_queued", "en", count=2)
+
+
+async def test_admins_see_retry_and_cancel_jobs(deps: CoreDeps) -> None:
+    service = ChatService(deps)
+    await deps.jobs.defer(INGEST_DOCUMENT, lock="ingest:doc-1", document_id="doc-1")
+    async with deps.pool.connection() as conn:
+        await conn.execute("UPDATE procrastinate_jobs SET status = 'failed', attempts = 3")
+        cur = await conn.execute("SELECT id FROM procrastinate_jobs")
+        (failed_id,) = await cur.fetchone()  # type: ignore[misc]
+
+    listed = await say(service, command(ADMIN, "jobs"))
+    retried = await say(service, command(ADMIN, "jobs", f"retry {failed_id}"))
+    again = await say(service, command(ADMIN, "jobs", f"retry {failed_id + 1}"))
+    cancelled = await say(service, command(ADMIN, "jobs", f"cancel {failed_id + 1}"))
+    refused = await say(service, command(private("ana"), "jobs"))
+
+    assert f"#{failed_id} ingest_document doc-1: failed (3)" in listed
+    assert retried == t("jobs_retry_done", "en", id=failed_id)
+    assert again == t("jobs_retry_refused", "en", id=failed_id + 1)
+    assert cancelled == t("jobs_cancel_done", "en", id=failed_id + 1)
+    assert refused == t("admins_only", "en")
+    async with deps.pool.connection() as conn:
+        cur = await conn.execute("SELECT status, args FROM procrastinate_jobs ORDER BY id")
+        rows = await cur.fetchall()
+    assert [(status, args["document_id"]) for status, args in rows] == [
+        ("failed", "doc-1"),
+        ("cancelled", "doc-1"),
+    ]
