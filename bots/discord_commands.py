@@ -249,6 +249,11 @@ async def jobs(interaction: discord.Interaction, action: str = "", number: str =
     await _client(interaction).answer_command(interaction, Command("jobs", args))
 
 
+async def link(interaction: discord.Interaction, code: str = "") -> None:
+    """Joins your accounts on Telegram, Discord and the terminal."""
+    await _client(interaction).answer_command(interaction, Command("link", code))
+
+
 async def stats(interaction: discord.Interaction) -> None:
     """Admins: usage and health at a glance."""
     await _client(interaction).answer_command(interaction, Command("stats"))
@@ -275,6 +280,7 @@ SLASH_COMMANDS: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
     "reindex": reindex,
     "export": export,
     "jobs": jobs,
+    "link": link,
 }
 # Who may see admin commands in a server's menu by default (server admins can widen it);
 # the core checks ADMIN_IDS whatever the menu shows.

@@ -129,7 +129,7 @@ async def forget(ctx: CommandContext) -> str:
     if first in EVERYTHING_OF_MINE:
         if rest.strip() not in CONFIRMED:
             return t("forget_all_confirm", ctx.locale, command=f"/forget {first}")
-        erased = await erase(ctx.deps, ctx.incoming.user.key)
+        erased = await erase(ctx.deps, ctx.incoming.owner)
         return t(
             "forget_all_done",
             ctx.locale,
@@ -254,7 +254,7 @@ async def quota(ctx: CommandContext) -> str:
     if ctx.args:
         return await _set_quota(ctx)
     limits = ctx.deps.limits
-    usage = await ctx.deps.users.usage_today(ctx.user.identity)
+    usage = await ctx.deps.users.usage_today(ctx.incoming.owner)
     tokens = usage.input_tokens + usage.output_tokens
     daily = limits.daily_quota(ctx.user)
     if not daily:
@@ -347,12 +347,27 @@ async def reindex(ctx: CommandContext) -> str:
 
 async def export_data(ctx: CommandContext) -> Notice:
     """Sends everything kept about the sender as a JSON file."""
-    key = ctx.incoming.user.key
+    owner = ctx.incoming.owner
     return Notice(
         t("export_attached", ctx.locale),
-        file_name=f"{_file_stem(key)}-data.json",
-        file_data=await export(ctx.deps, key),
+        file_name=f"{_file_stem(owner)}-data.json",
+        file_data=await export(ctx.deps, owner),
     )
+
+
+async def link(ctx: CommandContext) -> str:
+    """Joins your accounts: `/link` gives a code, `/link CODE` on the other account uses it."""
+    if not ctx.incoming.chat.is_private:  # a code shown in a group could be used by anyone
+        return t("link_private_only", ctx.locale)
+    people = ctx.deps.people
+    identity = ctx.incoming.user.key
+    if not ctx.args:
+        code = await people.start_link(identity, ctx.incoming.conversation_key)
+        return t("link_code", ctx.locale, code=code)
+    person = await people.complete_link(identity, ctx.args)
+    if person is None:
+        return t("link_bad_code", ctx.locale)
+    return t("link_done", ctx.locale, person=person)
 
 
 JOBS_SHOWN = 15
@@ -412,6 +427,7 @@ COMMANDS: dict[str, Handler] = {
     "reindex": reindex,
     "export": export_data,
     "jobs": jobs,
+    "link": link,
 }
 
 # One-line descriptions that adapters publish as the platform's command menu.
@@ -448,6 +464,10 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "export": {"en": "Everything I keep about you", "pt-BR": "Tudo que guardo sobre você"},
     "jobs": {"en": "Admins: background jobs", "pt-BR": "Admins: tarefas em segundo plano"},
+    "link": {
+        "en": "Be one person on Telegram, Discord and here",
+        "pt-BR": "Ser uma pessoa só no Telegram, Discord e aqui",
+    },
 }
 
 # Commands only bot admins may run; platforms with permissions hide them from others.

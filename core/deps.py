@@ -23,6 +23,7 @@ from core.llm import build_chat_model, default_model
 from core.media.transcripts import MediaTranscriber, TranscriptStore
 from core.memory import ConversationMemory
 from core.outbox import Outbox
+from core.people import People
 from core.settings import Settings
 from core.users import UserStore
 
@@ -65,6 +66,7 @@ class CoreDeps:
     jobs: JobQueue
     knowledge: KnowledgeBase
     limits: Limits
+    people: People
     # Model calls this process makes at once; more questions wait their turn.
     answer_slots: asyncio.Semaphore
 
@@ -134,5 +136,6 @@ async def open_core(
                 MediaTranscriber(settings, TranscriptStore(pool)),
             ),
             limits=Limits(settings, redis, pool, users),
+            people=People(pool, redis),
             answer_slots=asyncio.Semaphore(settings.max_concurrent_answers),
         )

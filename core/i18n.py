@@ -195,6 +195,7 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/reindex here|<doc>: index this chat's documents, or one, again\n"
         "/quota: your answers today and your limit\n"
         "/export, /forget all: everything I keep about you, to take or to delete\n"
+        "/link: be one person on Telegram, Discord and the terminal\n"
         "Voice notes are answered; videos and YouTube links are transcribed and indexed.\n"
         "Send me files (PDF, DOCX, TXT, Markdown, HTML, CSV) or links and ask about them.\n"
         "In groups, mention me or reply to me.",
@@ -214,6 +215,7 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/reindex here|<doc>: indexar de novo os documentos desta conversa, ou um\n"
         "/quota: suas respostas de hoje e seu limite\n"
         "/export, /forget all: tudo que guardo sobre você, para levar ou apagar\n"
+        "/link: ser uma pessoa só no Telegram, Discord e terminal\n"
         "Respondo mensagens de voz; vídeos e links do YouTube são transcritos e indexados.\n"
         "Envie arquivos (PDF, DOCX, TXT, Markdown, HTML, CSV) ou links e pergunte sobre eles.\n"
         "Em grupos, me mencione ou responda a uma mensagem minha.",
@@ -662,6 +664,31 @@ _CATALOG: dict[str, dict[str, Text]] = {
     "job_todo": {"en": "waiting", "pt-BR": "na fila"},
     "job_doing": {"en": "running", "pt-BR": "rodando"},
     "job_failed": {"en": "failed", "pt-BR": "falhou"},
+    "link_code": {
+        "en": "Your code: {code}. Within 10 minutes, send /link {code} to me from your other "
+        "account (Telegram, Discord or the terminal). Then both are one person: one memory, "
+        "one set of private documents, one quota.",
+        "pt-BR": "Seu código: {code}. Em até 10 minutos, envie /link {code} para mim da sua "
+        "outra conta (Telegram, Discord ou terminal). Aí as duas serão uma pessoa só: uma "
+        "memória, um conjunto de documentos privados, uma cota.",
+    },
+    "link_done": {
+        "en": "Linked: this account is now {person} too, with one memory, one set of private "
+        "documents and one quota.",
+        "pt-BR": "Pronto: esta conta agora também é {person}, com uma memória, um conjunto de "
+        "documentos privados e uma cota.",
+    },
+    "link_bad_code": {
+        "en": "That code is wrong or expired; send /link on your other account for a new one.",
+        "pt-BR": "Esse código está errado ou expirou; envie /link na sua outra conta para "
+        "receber outro.",
+    },
+    "link_private_only": {
+        "en": "Use /link in a private chat with me: a code shown in a group could be used by "
+        "anyone.",
+        "pt-BR": "Use /link numa conversa privada comigo: um código mostrado num grupo poderia "
+        "ser usado por qualquer um.",
+    },
     "forget_not_yours": {
         "en": "Only the person who sent {name}, the group's admins or a bot admin can forget it.",
         "pt-BR": "Só quem enviou {name}, os admins do grupo ou um admin do bot podem esquecê-lo.",

@@ -87,12 +87,12 @@ class Limits:
             return Refusal(t("limit_rate", locale, seconds=wait_seconds))
         return None
 
-    async def check_quota(self, user: UserRecord, locale: str) -> Refusal | None:
-        """None while the user has answers left today; else when the quota resets."""
+    async def check_quota(self, user: UserRecord, owner: str, locale: str) -> Refusal | None:
+        """None while the person (`owner`) has answers left today; else when it resets."""
         quota = self.daily_quota(user)
         if not quota:
             return None
-        used = (await self._users.usage_today(user.identity)).messages
+        used = (await self._users.usage_today(owner)).messages
         if used < quota:
             return None
         return Refusal(t("limit_daily", locale, quota=quota, resets_in=self.resets_in()))

@@ -1,5 +1,6 @@
 """Everything the bot keeps about one person: exported on request (/export), erased on
-request (/forget all), from Postgres and Redis alike, outbox included.
+request (/forget all), from Postgres and Redis alike, outbox included, for every identity
+the person linked (/link).
 
 What a person sent to a group belongs to the group's knowledge: it stays, without their
 name on it. What they sent in private goes, with its chunks and stored bytes.
@@ -34,37 +35,42 @@ class Erased:
     conversations: int
 
 
-async def export(deps: CoreDeps, user_key: str) -> bytes:
-    """The person's data as readable JSON: profile, usage, conversations, documents."""
+async def export(deps: CoreDeps, owner: str) -> bytes:
+    """The person's data as readable JSON: profiles, usage, conversations, documents."""
+    identities = await deps.people.identities(owner)
     async with deps.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT * FROM users WHERE identity = %s", (user_key,))
-        profile = await cur.fetchone()
         await cur.execute(
-            "SELECT day, messages, input_tokens, output_tokens FROM usage_counters "
-            "WHERE identity = %s ORDER BY day",
-            (user_key,),
+            "SELECT * FROM users WHERE identity = ANY(%s) ORDER BY identity", (identities,)
+        )
+        profiles = await cur.fetchall()
+        await cur.execute(
+            "SELECT identity, day, messages, input_tokens, output_tokens FROM usage_counters "
+            "WHERE identity = ANY(%s) ORDER BY day, identity",
+            (identities,),
         )
         usage = await cur.fetchall()
         await cur.execute(
-            "SELECT id, scope, title, kind, file_name, source_url, size_bytes, status, summary, "
-            "created_at FROM documents WHERE added_by = %s ORDER BY created_at",
-            (user_key,),
+            "SELECT id, scope, added_by, title, kind, file_name, source_url, size_bytes, status, "
+            "summary, created_at FROM documents WHERE added_by = ANY(%(ids)s) "
+            "OR scope = %(owner)s ORDER BY created_at",
+            {"ids": identities, "owner": owner},
         )
         documents = await cur.fetchall()
     conversations = []
-    for conversation_key in await _conversation_keys(deps, user_key):
+    for conversation_key in await _conversation_keys(deps, identities):
         remembered = await deps.memory.load(conversation_key)
         conversations.append(
             {
-                "chat": conversation_key.partition("|")[2],
+                "conversation": conversation_key,
                 "summary": remembered.summary,
                 "turns": [asdict(turn) for turn in remembered.turns],
             }
         )
     data = {
-        "identity": user_key,
+        "person": owner,
+        "identities": identities,
         "exported_at": dtm.datetime.now(dtm.UTC),
-        "profile": profile,
+        "profiles": profiles,
         "usage": usage,
         "conversations": conversations,
         "documents": documents,
@@ -72,37 +78,44 @@ async def export(deps: CoreDeps, user_key: str) -> bytes:
     return json.dumps(data, default=_plain, ensure_ascii=False, indent=2).encode()
 
 
-async def erase(deps: CoreDeps, user_key: str) -> Erased:
+async def erase(deps: CoreDeps, owner: str) -> Erased:
     """Delete the person everywhere; the next message starts them afresh."""
+    identities = await deps.people.identities(owner)
     documents = deps.knowledge.documents
     async with deps.pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT id FROM documents WHERE added_by = %s AND scope = %s", (user_key, user_key)
+            "SELECT id FROM documents WHERE scope = ANY(%s)", ([owner, *identities],)
         )
         private = [row[0] for row in await cur.fetchall()]
     for document_id in private:
         await documents.delete(document_id)
     async with deps.pool.connection() as conn:
-        await conn.execute("UPDATE documents SET added_by = '' WHERE added_by = %s", (user_key,))
-        await conn.execute("DELETE FROM users WHERE identity = %s", (user_key,))
-    conversations = await _conversation_keys(deps, user_key)
+        await conn.execute(
+            "UPDATE documents SET added_by = '' WHERE added_by = ANY(%s)", (identities,)
+        )
+        await conn.execute("DELETE FROM users WHERE identity = ANY(%s)", (identities,))
+        await conn.execute(
+            "DELETE FROM people_links WHERE identity = ANY(%(ids)s) OR person = %(owner)s",
+            {"ids": identities, "owner": owner},
+        )
+    conversations = await _conversation_keys(deps, identities)
     for conversation_key in conversations:
         await deps.memory.reset(conversation_key)
         await deps.redis.delete(f"{SOURCES_KEY_PREFIX}:{conversation_key}")
-    await deps.redis.delete(*(key.format(key=user_key) for key in _PERSONAL_KEYS))
-    await _drop_from_outbox(deps, user_key)
+    for identity in identities:
+        await deps.redis.delete(*(key.format(key=identity) for key in _PERSONAL_KEYS))
+        await _drop_from_outbox(deps, identity)
     return Erased(documents=len(private), conversations=len(conversations))
 
 
-async def _conversation_keys(deps: CoreDeps, user_key: str) -> list[str]:
-    """The person's conversations (`user|chat`) that memory holds."""
-    literal = _GLOB_SPECIALS.sub(r"\\\1", user_key)
-    pattern = f"{MEMORY_PREFIX}:{literal}|*:turns"
-    found = {
-        (key.decode() if isinstance(key, bytes) else key)
-        async for key in deps.redis.scan_iter(match=pattern, count=500)
-    }
+async def _conversation_keys(deps: CoreDeps, identities: list[str]) -> list[str]:
+    """The conversations (`who|chat`) that memory holds for these identities."""
     prefix, suffix = f"{MEMORY_PREFIX}:", ":turns"
+    found: set[str] = set()
+    for identity in identities:
+        literal = _GLOB_SPECIALS.sub(r"\\\1", identity)
+        async for key in deps.redis.scan_iter(match=f"{prefix}{literal}|*{suffix}", count=500):
+            found.add(key.decode() if isinstance(key, bytes) else key)
     return sorted(key[len(prefix) : -len(suffix)] for key in found)
 
 

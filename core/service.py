@@ -82,6 +82,7 @@ class ChatService:
         for link in find_urls(said):  # a bare link says nothing about the user's language
             said = said.replace(link, " ")
         user = await self.deps.users.touch(incoming.user, detected_locale=detect_language(said))
+        incoming = replace(incoming, person=await self.deps.people.person_of(incoming.user.key))
         locale = self.resolve_locale(user, incoming)
         if (refusal := await limits.admit(incoming, user, locale)) is not None:
             if not refusal.is_quiet:
@@ -124,7 +125,7 @@ class ChatService:
         if not incoming.text.strip():
             yield Notice(t("empty_message", locale))
             return
-        if (refusal := await limits.check_quota(user, locale)) is not None:
+        if (refusal := await limits.check_quota(user, incoming.owner, locale)) is not None:
             yield Notice(refusal.text, is_error=True)
             return
         async for event in self._answer(incoming, user, locale, is_ask=is_ask):
@@ -279,7 +280,7 @@ class ChatService:
                 locale=locale,
             )
         await deps.users.record_usage(
-            incoming.user.key,
+            incoming.owner,
             input_tokens=count_tokens_approximately([incoming.text]) + conversation.tokens,
             output_tokens=count_tokens_approximately([answer]),
         )

@@ -76,6 +76,8 @@ class Incoming:
     attachments: tuple[Attachment, ...] = ()
     # The platform's id of this delivery (an update, an interaction): handled once.
     delivery_id: str = ""
+    # The person this identity is linked to with /link (their first identity), if any.
+    person: str = ""
     # Content sent along that the bot cannot use (e.g. "photo", "sticker"): said so.
     unsupported: tuple[str, ...] = ()
     # Asks the platform whether the sender administers this group (asked only when needed).
@@ -90,9 +92,19 @@ class Incoming:
         return await self.chat_admin_check()
 
     @property
+    def owner(self) -> str:
+        """Who this is, across platforms: the person the identity is linked to, or itself."""
+        return self.person or self.user.key
+
+    @property
     def conversation_key(self) -> str:
-        """Memory is per (user, chat): group members each get their own conversation."""
-        return f"{self.user.key}|{self.chat.key}"
+        """Memory is per (user, chat): group members each get their own conversation.
+
+        A person linked across platforms has one private conversation wherever they write.
+        """
+        if self.person and self.chat.is_private:
+            return f"{self.person}|private"
+        return f"{self.owner}|{self.chat.key}"
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,8 @@ async def deps(
         await core.redis.flushdb()
         async with core.pool.connection() as conn:
             await conn.execute(
-                "TRUNCATE users, usage_counters, procrastinate_jobs, documents, transcripts CASCADE"
+                "TRUNCATE users, usage_counters, procrastinate_jobs, documents, transcripts, "
+                "people_links CASCADE"
             )
         core.job_app = job_app  # type: ignore[attr-defined]
         yield core

@@ -30,8 +30,8 @@ MEDIA_KINDS = frozenset({"video", "audio"})
 
 
 def scope_for(incoming: Incoming) -> str:
-    """Private chats teach the user's own knowledge; groups teach the group's."""
-    return incoming.user.key if incoming.chat.is_private else incoming.chat.key
+    """Private chats teach the person's own knowledge; groups teach the group's."""
+    return incoming.owner if incoming.chat.is_private else incoming.chat.key
 
 
 @dataclass(frozen=True)

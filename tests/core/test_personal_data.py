@@ -39,7 +39,7 @@ async def test_export_holds_conversations_documents_and_usage(
 
     assert isinstance(notice, Notice) and notice.text == t("export_attached", "en")
     data = json.loads(notice.file_data)
-    assert data["identity"] == ANA
+    assert data["person"] == ANA and data["identities"] == [ANA]
     [conversation] = data["conversations"]
     assert [turn["content"] for turn in conversation["turns"]] == [
         "my cat is called Tom",
