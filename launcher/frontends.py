@@ -12,6 +12,7 @@ import procrastinate
 
 from core.deps import CoreDeps, open_core
 from core.settings import Settings
+from launcher.observability import count_job, serving
 from workers.app import app, connected
 from workers.queue import ProcrastinateJobs
 
@@ -33,16 +34,11 @@ async def run_frontend(settings: Settings, *, target: str, user: str, with_worke
     `with_worker` also runs the job worker in this process, as `assistant run` does so a
     single local process does everything; deployments run `assistant worker` instead.
     """
-    async with core_and_jobs(settings) as (deps, job_app):
-        worker = (
-            asyncio.create_task(
-                job_app.run_worker_async(
-                    install_signal_handlers=False, additional_context={"deps": deps}
-                )
-            )
-            if with_worker
-            else None
-        )
+    async with (
+        core_and_jobs(settings) as (deps, job_app),
+        serving(settings, deps.pool, deps.redis),
+    ):
+        worker = asyncio.create_task(work(job_app, deps)) if with_worker else None
         try:
             await asyncio.gather(*_frontends(deps, target, user))
         finally:
@@ -75,13 +71,32 @@ async def run_worker(settings: Settings, queues: list[str] | None) -> None:
 
     Cancelling stops the worker gracefully: running jobs finish, waiting ones stay queued.
     """
-    async with core_and_jobs(settings) as (deps, job_app):
-        await job_app.run_worker_async(
-            # procrastinate documents None as "every queue"; its TypedDict leaves None out.
-            queues=queues,  # type: ignore[arg-type]
-            install_signal_handlers=False,
-            additional_context={"deps": deps},
-        )
+    async with (
+        core_and_jobs(settings) as (deps, job_app),
+        serving(settings, deps.pool, deps.redis),
+    ):
+        await work(job_app, deps, queues=queues)
+
+
+async def work(
+    job_app: procrastinate.App,
+    deps: CoreDeps,
+    *,
+    queues: list[str] | None = None,
+    wait: bool = True,
+) -> None:
+    """Run jobs with the core's resources, counted in the job metrics.
+
+    `wait=False` stops once no job is waiting (tests); otherwise it runs until cancelled.
+    """
+    await job_app.run_worker_async(
+        # procrastinate documents None as "every queue"; its TypedDict leaves None out.
+        queues=queues,  # type: ignore[arg-type]
+        wait=wait,
+        install_signal_handlers=False,
+        additional_context={"deps": deps},
+        worker_middleware=[count_job],
+    )
 
 
 async def reindex(settings: Settings) -> int:
