@@ -80,9 +80,9 @@ ENV PATH=/app/.venv/bin:$PATH \
 
 USER 10001:10001
 
-# Telegram webhook mode only (TELEGRAM_WEBHOOK_URL set; TELEGRAM_WEBHOOK_PORT).
-# Long polling, the worker and the Discord bot listen on nothing.
-EXPOSE 8443
+# 8443: Telegram webhook mode only (TELEGRAM_WEBHOOK_URL set; TELEGRAM_WEBHOOK_PORT).
+# 9100: /metrics and /healthz of every bot and worker when METRICS_PORT=9100 (compose).
+EXPOSE 8443 9100
 
 ENTRYPOINT ["assistant"]
 CMD ["--help"]

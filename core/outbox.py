@@ -18,6 +18,7 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from core import metrics
 from core.types import ChatRef, OutboxMessage, Platform
 
 logger = logging.getLogger(__name__)
@@ -219,9 +220,12 @@ class _ChatLanes:
 
     async def _deliver_one(self, entry_id: str, message: OutboxMessage) -> None:
         """Try a few times, waiting longer each time; then give up so the chat moves on."""
+        outcomes = metrics.OUTBOX_DELIVERIES
+        platform = metrics.platform_label(self._platform)
         for attempt in range(1, MAX_DELIVERY_ATTEMPTS + 1):
             try:
                 await self._deliver(message)
+                outcomes.labels(platform, "delivered").inc()
                 return
             except Exception:
                 # A chat that blocked the bot or vanished must not stall the outbox forever.
@@ -234,6 +238,7 @@ class _ChatLanes:
                 )
             if attempt < MAX_DELIVERY_ATTEMPTS:
                 await asyncio.sleep(RETRY_DELAY_SECONDS * attempt)
+        outcomes.labels(platform, "failed").inc()
 
 
 def _text(value: bytes | str) -> str:

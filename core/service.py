@@ -11,6 +11,7 @@ import psycopg
 import redis.exceptions
 from langchain_core.messages.utils import count_tokens_approximately
 
+from core import metrics
 from core.chat import stream_answer
 from core.commands import COMMANDS, CommandContext
 from core.deps import CoreDeps
@@ -77,6 +78,7 @@ class ChatService:
         limits = self.deps.limits
         if not await limits.is_first_delivery(incoming.delivery_id):
             return  # the platform redelivered it: it was handled (or is being handled)
+        metrics.count_message(incoming)
         incoming = cleaned(incoming)
         said = incoming.text or (incoming.command.args if incoming.command else "")
         for link in find_urls(said):  # a bare link says nothing about the user's language
@@ -185,6 +187,7 @@ class ChatService:
         self, incoming: Incoming, user: UserRecord, locale: str, *, is_ask: bool
     ) -> AsyncIterator[Event]:
         deps = self.deps
+        timer = metrics.AnswerTimer(incoming.chat.platform)
         key = incoming.conversation_key
         conversation = await deps.memory.load(key)
         retrieval = deps.knowledge.retrieval
@@ -209,11 +212,13 @@ class ChatService:
                 parts.append(chunk)
                 unsent += chunk
                 if unsent.strip():
+                    timer.text_shown()
                     yield TextDelta(unsent)
                     unsent = ""
         except Exception as exc:
             # The conversation is left as it was: a failed turn is not remembered.
             error = ModelError.of(exc)
+            metrics.MODEL_FAILURES.labels(error.failure.value).inc()
             if error.failure is ModelFailure.GENERIC:  # not a model outage: a bug to fix
                 logger.exception("model call failed for %s", key)
             else:
@@ -229,6 +234,7 @@ class ChatService:
         if passages:
             sources = sources_block(answer, passages, t("kb_sources", locale), incoming.text)
             answer = f"{answer}\n\n{sources}"
+        timer.done()
         yield Done(answer)
 
     def _stream(
@@ -279,8 +285,9 @@ class ChatService:
                 is_private=incoming.chat.is_private,
                 locale=locale,
             )
+        input_tokens = count_tokens_approximately([incoming.text]) + conversation.tokens
+        output_tokens = count_tokens_approximately([answer])
+        metrics.count_tokens(input_tokens=input_tokens, output_tokens=output_tokens)
         await deps.users.record_usage(
-            incoming.owner,
-            input_tokens=count_tokens_approximately([incoming.text]) + conversation.tokens,
-            output_tokens=count_tokens_approximately([answer]),
+            incoming.owner, input_tokens=input_tokens, output_tokens=output_tokens
         )

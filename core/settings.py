@@ -38,6 +38,13 @@ class AccessMode(StrEnum):
     ALLOWLIST = "allowlist"
 
 
+class LogFormat(StrEnum):
+    """How log lines look: `text` for people, `json` (one object a line) for log collectors."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
 class MemoryStrategy(StrEnum):
     """What happens to turns that fall out of the token budget."""
 
@@ -65,6 +72,12 @@ class Settings(BaseSettings):
     redis_url: str = "redis://localhost:6379/0"
     data_dir: Path = Path("data")
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+
+    # Observability: /metrics and /healthz of bots and workers (0 = not served).
+    metrics_port: int = Field(default=0, ge=0, lt=65536)
+    # Loopback by default; a container serves its network instead (compose: 0.0.0.0).
+    metrics_host: str = "127.0.0.1"
 
     # Model provider
     llm_provider: Provider = Provider.AUTO

@@ -10,7 +10,7 @@ import signal
 import sys
 from types import FrameType
 
-from core.settings import ConfigError, Settings, load_settings
+from core.settings import ConfigError, LogFormat, Settings, load_settings
 from launcher.services import StartupError
 
 # Heavy imports (langchain, the job engine, the bots) happen inside the sub-commands that
@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 # Processes that talk on stdout keep the log quiet so piped output stays clean.
 QUIET_LOG_LEVEL = "WARNING"
+# Within compose's healthcheck timeout (10 s, Python's start included): a hung server
+# reads as unhealthy.
+HEALTHCHECK_TIMEOUT_SECONDS = 4.0
 
 
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> None:
@@ -67,6 +70,22 @@ def _cmd_serve_model(settings: Settings, args: argparse.Namespace) -> None:
     serve_forever(settings, args.port)
 
 
+def _cmd_healthcheck(settings: Settings, args: argparse.Namespace) -> None:
+    import urllib.error
+    import urllib.request
+
+    if not settings.metrics_port:
+        sys.exit("unhealthy: METRICS_PORT is 0, so no process serves /healthz")
+    url = f"http://127.0.0.1:{settings.metrics_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTHCHECK_TIMEOUT_SECONDS) as response:
+            print(response.read().decode())
+    except urllib.error.HTTPError as exc:  # 503: the body names what is down
+        sys.exit(f"unhealthy: {exc.read().decode()}")
+    except OSError as exc:
+        sys.exit(f"unhealthy: {url}: {exc}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistant", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve_model = commands.add_parser("serve-model", help="serve the embedded local model")
     serve_model.add_argument("--port", type=int, required=True)
     serve_model.set_defaults(handler=_cmd_serve_model)
+
+    commands.add_parser(
+        "healthcheck", help="exit 0 when this container's bot or worker is healthy (/healthz)"
+    ).set_defaults(handler=_cmd_healthcheck)
     return parser
 
 
@@ -165,9 +188,14 @@ def _stop_on_sigterm() -> None:
 
 
 def _configure_logging(settings: Settings, *, is_quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format is LogFormat.JSON:
+        from launcher.logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(
-        level=QUIET_LOG_LEVEL if is_quiet else settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        level=QUIET_LOG_LEVEL if is_quiet else settings.log_level.upper(), handlers=[handler]
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)

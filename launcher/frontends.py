@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.deps import CoreDeps, open_core
 from core.settings import Settings
+from launcher.observability import count_job, serving
 from workers.app import app, connected
 from workers.queue import ProcrastinateJobs
 
@@ -45,7 +46,10 @@ async def run_frontend(settings: Settings, *, target: str, user: str, with_worke
     `with_worker` also runs the job worker in this process, as `assistant run` does so a
     single local process does everything; deployments run `assistant worker` instead.
     """
-    async with core_and_jobs(settings) as (deps, job_app):
+    async with (
+        core_and_jobs(settings) as (deps, job_app),
+        serving(settings, deps.pool, deps.redis),
+    ):
         worker = (
             asyncio.create_task(supervise_worker(job_app, deps, queues=None))
             if with_worker
@@ -83,7 +87,10 @@ async def run_worker(settings: Settings, queues: list[str] | None) -> None:
 
     Cancelling stops the worker gracefully: running jobs finish, waiting ones stay queued.
     """
-    async with core_and_jobs(settings) as (deps, job_app):
+    async with (
+        core_and_jobs(settings) as (deps, job_app),
+        serving(settings, deps.pool, deps.redis),
+    ):
         await supervise_worker(job_app, deps, queues=queues)
 
 
@@ -98,12 +105,7 @@ async def supervise_worker(
     """
     while True:
         try:
-            await job_app.run_worker_async(
-                # procrastinate documents None as "every queue"; its TypedDict leaves None out.
-                queues=queues,  # type: ignore[arg-type]
-                install_signal_handlers=False,
-                additional_context={"deps": deps},
-            )
+            await work(job_app, deps, queues=queues)
             return
         except CONNECTION_ERRORS as exc:
             logger.warning("job worker lost the database (%r); restarting it once it is back", exc)
@@ -121,6 +123,27 @@ async def wait_for_database(pool: AsyncConnectionPool) -> None:
         except psycopg.OperationalError:  # PoolTimeout included
             delay = RECONNECT_DELAYS_SECONDS[min(attempt, len(RECONNECT_DELAYS_SECONDS) - 1)]
             await asyncio.sleep(delay)
+
+
+async def work(
+    job_app: procrastinate.App,
+    deps: CoreDeps,
+    *,
+    queues: list[str] | None = None,
+    wait: bool = True,
+) -> None:
+    """Run jobs with the core's resources, counted in the job metrics.
+
+    `wait=False` stops once no job is waiting (tests); otherwise it runs until cancelled.
+    """
+    await job_app.run_worker_async(
+        # procrastinate documents None as "every queue"; its TypedDict leaves None out.
+        queues=queues,  # type: ignore[arg-type]
+        wait=wait,
+        install_signal_handlers=False,
+        additional_context={"deps": deps},
+        worker_middleware=[count_job],
+    )
 
 
 async def reindex(settings: Settings) -> int:

@@ -10,8 +10,15 @@ import yaml
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-# Compose points these at its own services.
-SET_BY_COMPOSE = {"DATABASE_URL", "REDIS_URL", "DATA_DIR", "OLLAMA_BASE_URL"}
+# Compose points these at its own services, and fixes where /healthz is for its healthchecks.
+SET_BY_COMPOSE = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DATA_DIR",
+    "OLLAMA_BASE_URL",
+    "METRICS_PORT",
+    "METRICS_HOST",
+}
 KEYS = {name.upper() for name in Settings.model_fields}
 
 

@@ -13,11 +13,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from launcher.services import free_port
 
 TOKEN = "4242:TEST-TOKEN"
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Test Bot", "username": "test_bot"}
@@ -79,8 +82,17 @@ def telegram_api_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
 def start(
-    own_database_url: str, redis_url: str, telegram_api_url: str, tmp_path: Path
+    own_database_url: str,
+    redis_url: str,
+    telegram_api_url: str,
+    metrics_port: int,
+    tmp_path: Path,
 ) -> Iterator[Callable[[list[str], str | None], subprocess.Popen[str]]]:
     """`start(args, ready_line)`: run `assistant ARGS` with no model provider configured (so
     it starts the embedded model in a child process) until it logs `ready_line`."""
@@ -94,6 +106,8 @@ def start(
         "LOG_LEVEL": "INFO",
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": telegram_api_url,
+        # Served until the end, so a clean stop includes the /metrics and /healthz server.
+        "METRICS_PORT": str(metrics_port),
     }
 
     def run(args: list[str], ready_line: str | None) -> subprocess.Popen[str]:
@@ -139,9 +153,12 @@ def test_sigterm_stops_cleanly_and_takes_the_model_process_along(
     start: Callable[[list[str], str | None], subprocess.Popen[str]],
     args: list[str],
     ready_line: str,
+    metrics_port: int,
 ) -> None:
     process = start(args, ready_line)
     (model,) = child_pids(process.pid)
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/healthz", timeout=10) as health:
+        assert health.status == 200
 
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=EXIT_TIMEOUT_SECONDS)
