@@ -406,6 +406,11 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "en": "it has more pages than the limit of {limit}.",
         "pt-BR": "tem mais páginas que o limite de {limit}.",
     },
+    "reason_too_much_text": {
+        "en": "it unpacks to far more text than I take (limit {limit} characters).",
+        "pt-BR": "ele se expande em muito mais texto do que eu aceito (limite de {limit} "
+        "caracteres).",
+    },
     "reason_bad_url": {
         "en": "that is not a web link I can open (http or https only).",
         "pt-BR": "isso não é um link que eu possa abrir (só http ou https).",

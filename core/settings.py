@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     embeddings_batch_size: int = Field(default=64, ge=1, le=2048)
     knowledge_max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     knowledge_max_pages: int = Field(default=500, ge=1)
+    knowledge_max_text_chars: int = Field(default=5_000_000, ge=1000)
     retrieval_top_k: int = Field(default=5, ge=1, le=50)
     url_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     url_fetch_timeout_seconds: float = Field(default=15.0, gt=0)

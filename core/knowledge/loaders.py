@@ -36,6 +36,13 @@ SUPPORTED_KINDS: tuple[str, ...] = ("pdf", "docx", "txt", "markdown", "html", "c
 SNIFF_BYTES = 8192  # how much of the file the type sniffers look at
 PDF_HEADER_SEARCH_BYTES = 1024  # readers accept junk before %PDF-, so look a little further
 DOCX_MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024  # a zip bomb must not fill memory
+# Checked on the zip's declared sizes before python-docx inflates anything (zipfile stops
+# at the declared size, so they bound what reading yields). Word's XML takes a few bytes
+# per character of text; a real part compresses maybe 20 times, a bomb about 1000 times.
+DOCX_XML_BYTES_PER_CHAR = 10
+DOCX_MAX_COMPRESSION_RATIO = 100
+DOCX_RATIO_CHECK_MIN_BYTES = 1024 * 1024
+DEFAULT_MAX_TEXT_CHARS = 5_000_000  # KNOWLEDGE_MAX_TEXT_CHARS
 LANGUAGE_SAMPLE_CHARS = 4000
 # trafilatura slows down faster than linearly (about 5 s per MB at 1 MB); bigger pages
 # get a plain tag strip instead of main-content detection.
@@ -144,6 +151,14 @@ class DocumentError(ReasonedError):
     """Why a file cannot become knowledge."""
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """How much of a document the readers may take in."""
+
+    max_pages: int
+    max_text_chars: int
+
+
 @dataclass
 class _Parsed:
     """What one format's reader found; `extract` fills in the rest."""
@@ -212,14 +227,25 @@ def _strip_bom(head: bytes) -> bytes:
 # ---------------------------------------------------------------- extraction
 
 
-def extract(data: bytes, *, file_name: str, mime_type: str, max_pages: int) -> ExtractedDocument:
-    """Blocking (callers use asyncio.to_thread). Raises DocumentError."""
+def extract(
+    data: bytes,
+    *,
+    file_name: str,
+    mime_type: str,
+    max_pages: int,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> ExtractedDocument:
+    """Blocking (callers use asyncio.to_thread). Raises DocumentError.
+
+    `max_text_chars` bounds the text a document may yield, whatever its size on disk.
+    """
     if not data or data.isspace():
         raise DocumentError("empty", "no bytes")
     kind = "unknown"
+    limits = _Limits(max_pages, max_text_chars)
     try:
         kind = detect_kind(file_name, mime_type, data)
-        parsed = _READERS[kind](data, max_pages)
+        parsed = _READERS[kind](data, limits)
     except DocumentError:
         raise
     except Exception as error:
@@ -228,6 +254,7 @@ def extract(data: bytes, *, file_name: str, mime_type: str, max_pages: int) -> E
     sections = [section for section in parsed.sections if section.text.strip()]
     if not sections:
         raise DocumentError("empty", f"{kind} without text")
+    _check_text_size(sum(len(section.text) for section in sections), max_text_chars)
     return ExtractedDocument(
         title=parsed.title or PurePath(file_name).stem or file_name or kind,
         kind=kind,
@@ -235,6 +262,16 @@ def extract(data: bytes, *, file_name: str, mime_type: str, max_pages: int) -> E
         page_count=parsed.page_count,
         language=detect_language(_language_sample(sections)),
     )
+
+
+def _check_text_size(chars: int, max_text_chars: int) -> None:
+    """Refuse more text than any chunking, embedding and storage should take on."""
+    if chars > max_text_chars:
+        raise _too_much_text(f"{chars} characters", max_text_chars)
+
+
+def _too_much_text(detail: str, max_text_chars: int) -> DocumentError:
+    return DocumentError("too_much_text", detail, limit=f"{max_text_chars:,}")
 
 
 def _language_sample(sections: Iterable[Section]) -> str:
@@ -265,16 +302,18 @@ def _one_line(text: str) -> str:
 # ---------------------------------------------------------------- PDF
 
 
-def _read_pdf(data: bytes, max_pages: int) -> _Parsed:
+def _read_pdf(data: bytes, limits: _Limits) -> _Parsed:
     """One section per page with text; scanned pages have none."""
     reader = PdfReader(io.BytesIO(data))
     _unlock(reader)
     page_count = len(reader.pages)
-    if page_count > max_pages:
+    if page_count > limits.max_pages:
         raise DocumentError(
-            "too_many_pages", f"{page_count} pages, limit {max_pages}", limit=max_pages
+            "too_many_pages",
+            f"{page_count} pages, limit {limits.max_pages}",
+            limit=limits.max_pages,
         )
-    sections = list(_pdf_sections(reader))
+    sections = list(_pdf_sections(reader, limits.max_text_chars))
     if not sections:
         raise DocumentError("no_text", f"{page_count} pages without extractable text")
     return _Parsed(sections, title=_pdf_title(reader), page_count=page_count)
@@ -292,9 +331,11 @@ def _unlock(reader: PdfReader) -> None:
         raise DocumentError("encrypted", "needs a password")
 
 
-def _pdf_sections(reader: PdfReader) -> Iterator[Section]:
-    """Text of each page; one damaged page must not lose the others."""
+def _pdf_sections(reader: PdfReader, max_text_chars: int) -> Iterator[Section]:
+    """Text of each page; one damaged page must not lose the others. Stops as soon as the
+    text passes `max_text_chars`, without reading the remaining pages."""
     failures: list[str] = []
+    chars = 0
     for number, page in enumerate(reader.pages, start=1):
         try:
             text = _clean_pdf_text(page.extract_text())
@@ -303,6 +344,8 @@ def _pdf_sections(reader: PdfReader) -> Iterator[Section]:
         except Exception as error:
             failures.append(f"page {number}: {type(error).__name__}: {error}")
             continue
+        chars += len(text)
+        _check_text_size(chars, max_text_chars)
         if text:
             yield Section(text, page=number)
     if failures and len(failures) == len(reader.pages):
@@ -373,9 +416,9 @@ class _SectionBuilder:
 # ---------------------------------------------------------------- DOCX
 
 
-def _read_docx(data: bytes, _max_pages: int) -> _Parsed:
+def _read_docx(data: bytes, limits: _Limits) -> _Parsed:
     """Paragraphs and tables in reading order, split at Heading styles."""
-    _check_unzipped_size(data)
+    _check_unzipped_size(data, limits.max_text_chars)
     document = docx.Document(io.BytesIO(data))
     builder = _SectionBuilder(joiner="\n\n")
     title = _one_line(document.core_properties.title or "") or None
@@ -394,12 +437,20 @@ def _read_docx(data: bytes, _max_pages: int) -> _Parsed:
     return _Parsed(builder.finish(), title=title or builder.first_top_heading)
 
 
-def _check_unzipped_size(data: bytes) -> None:
-    """Refuse archives that would expand far beyond any real document."""
+def _check_unzipped_size(data: bytes, max_text_chars: int) -> None:
+    """Refuse a zip bomb from its directory, before python-docx inflates every part."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        size = sum(member.file_size for member in archive.infolist())
-    if size > DOCX_MAX_UNCOMPRESSED_BYTES:
-        raise DocumentError("broken", f"expands to {size} bytes")
+        members = archive.infolist()
+    total = sum(member.file_size for member in members)
+    xml = sum(member.file_size for member in members if member.filename.endswith((".xml", ".rels")))
+    max_xml = max_text_chars * DOCX_XML_BYTES_PER_CHAR
+    if total > DOCX_MAX_UNCOMPRESSED_BYTES or xml > max_xml:
+        raise _too_much_text(f"expands to {total} bytes, {xml} of them XML", max_text_chars)
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > DOCX_RATIO_CHECK_MIN_BYTES and ratio > DOCX_MAX_COMPRESSION_RATIO:
+            detail = f"{member.filename} expands {ratio:.0f} times"
+            raise _too_much_text(detail, max_text_chars)
 
 
 def _heading_level(paragraph: Paragraph) -> int | None:
@@ -438,7 +489,7 @@ def _distinct(cells: Iterable[_T]) -> Iterator[_T]:
 # ---------------------------------------------------------------- Markdown, text, HTML, CSV
 
 
-def _read_markdown(data: bytes, _max_pages: int) -> _Parsed:
+def _read_markdown(data: bytes, _limits: _Limits) -> _Parsed:
     """Sections at #, ## and ### headings, with the heading path; code blocks stay whole."""
     return _markdown_sections(_decode_text(data))
 
@@ -469,7 +520,7 @@ def _next_fence(fence: str | None, line: str) -> str | None:
     return None if is_closing else fence
 
 
-def _read_txt(data: bytes, _max_pages: int) -> _Parsed:
+def _read_txt(data: bytes, _limits: _Limits) -> _Parsed:
     """One section: the splitter already breaks at paragraphs."""
     return _Parsed([Section(_tidy(_decode_text(data)))])
 
@@ -488,7 +539,7 @@ def _decode_text(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-def _read_html(data: bytes, _max_pages: int) -> _Parsed:
+def _read_html(data: bytes, _limits: _Limits) -> _Parsed:
     """Main content without navigation or footers, split at its headings."""
     if len(data) > HTML_MAIN_CONTENT_MAX_BYTES:
         return _all_page_text(data)
@@ -518,7 +569,7 @@ def _all_page_text(data: bytes) -> _Parsed:
     return _Parsed([Section(text)], title=_one_line(title or "") or None)
 
 
-def _read_csv(data: bytes, _max_pages: int) -> _Parsed:
+def _read_csv(data: bytes, _limits: _Limits) -> _Parsed:
     """Rows as 'column: value' lines, so each chunk carries its own column names."""
     text = _decode_text(data)
     rows = csv.reader(io.StringIO(text), _sniff_dialect(text))
@@ -568,7 +619,7 @@ def _row_sections(lines: Iterable[str]) -> Iterator[Section]:
         yield Section(_tidy("\n".join(batch)), heading=f"rows {first}-{first + len(batch) - 1}")
 
 
-_READERS: dict[str, Callable[[bytes, int], _Parsed]] = {
+_READERS: dict[str, Callable[[bytes, _Limits], _Parsed]] = {
     "pdf": _read_pdf,
     "docx": _read_docx,
     "txt": _read_txt,

@@ -1,12 +1,17 @@
 """Cut extracted documents into token-sized chunks that break at natural boundaries.
 
 A chunk never crosses a page or a section, so every chunk can cite one page and one heading.
+No chunk is longer than `max_chunk_chars(chunk_tokens)` characters either: the tokenizer
+counts a "word" of any length (a 2-million-character run, base64) as one token, so text
+is measured as at least one token per `MAX_CHARS_PER_TOKEN` characters, which makes the
+splitter cut such runs too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -17,6 +22,8 @@ from core.knowledge.loaders import ExtractedDocument, Section
 DEFAULT_CHUNK_TOKENS = 220  # all-MiniLM-L6-v2 reads 256 word pieces at most
 DEFAULT_OVERLAP_TOKENS = 40
 TINY_SECTION_FRACTION = 0.1  # sections under this share of a chunk join the previous chunk
+# Prose runs 3 to 5 characters per word piece; only unbroken runs ever get near this.
+MAX_CHARS_PER_TOKEN = 10
 TOKEN_COUNT_CACHE_SIZE = 4096  # the splitter measures the same pieces several times
 # Regexes: paragraph, line, sentence end ('. ', '? ', '! ' as one level, so a chunk can
 # start after any of them), word, and characters as the last resort for endless "words".
@@ -43,7 +50,11 @@ def split_document(
     overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
 ) -> list[ChunkDraft]:
     """Token-sized chunks with overlap, cut per section so none spans two pages or sections."""
-    count = functools.lru_cache(maxsize=TOKEN_COUNT_CACHE_SIZE)(count_tokens)
+
+    @functools.lru_cache(maxsize=TOKEN_COUNT_CACHE_SIZE)
+    def count(text: str) -> int:
+        return max(count_tokens(text), math.ceil(len(text) / MAX_CHARS_PER_TOKEN))
+
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=chunk_tokens,
         chunk_overlap=overlap_tokens,
@@ -60,6 +71,11 @@ def split_document(
             continue
         drafts.extend(_section_chunks(section, splitter, start=len(drafts)))
     return drafts
+
+
+def max_chunk_chars(chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> int:
+    """The most characters a chunk of `chunk_tokens` tokens can hold."""
+    return chunk_tokens * MAX_CHARS_PER_TOKEN
 
 
 def _section_chunks(

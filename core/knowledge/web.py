@@ -7,7 +7,9 @@ module guards against server-side request forgery and hostile servers:
 - Every hop (the first request and each redirect) resolves its host with the event
   loop's `getaddrinfo` and refuses it when any address is not public (loopback, private,
   link-local, CGNAT, multicast, reserved, IPv4 embedded in IPv6, cloud metadata ...),
-  unless the host is in `URL_ALLOWED_HOSTS`.
+  unless the host is in `URL_ALLOWED_HOSTS` (`host` allows all its ports, `host:port`
+  that port only). `HostGuard` is that rule; libraries that fetch by themselves (yt-dlp)
+  reach the network only through `core.knowledge.egress`, which applies it too.
 - The connection goes to the very addresses that were checked (see `_PinnedBackend`),
   so a DNS server that answers differently a second time (DNS rebinding) gains nothing.
 - Redirects are followed by hand, bodies are streamed and capped, the whole fetch has
@@ -192,6 +194,29 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     return None
 
 
+@dataclass(frozen=True)
+class HostGuard:
+    """The rule every connection made for a link obeys, whoever makes it: the host's
+    addresses must all be public, unless `URL_ALLOWED_HOSTS` names the host."""
+
+    allowed: frozenset[str]
+
+    @classmethod
+    def allowing(cls, hosts: Iterable[str]) -> HostGuard:
+        """A guard for `URL_ALLOWED_HOSTS` entries: `host`, `host:port` or `[v6]:port`."""
+        return cls(_normalise_hosts(hosts))
+
+    async def addresses(self, url: httpx.URL) -> list[IPAddress]:
+        """Every address the URL's host resolves to, refusing it when one is not public."""
+        host = url.raw_host.decode("ascii")
+        addresses = await _resolve(host, url.port or DEFAULT_PORTS[url.scheme])
+        if not self.allowed & _host_keys(url):
+            for address in addresses:
+                if not is_public_address(address):
+                    raise UrlRefused("private_address", f"{host} resolves to {address}")
+        return addresses
+
+
 class _PinnedBackend(httpcore.AsyncNetworkBackend):
     """Connects only to the addresses that `fetch_url` resolved and checked for a host.
 
@@ -287,11 +312,11 @@ async def fetch_url(
 ) -> FetchedDocument:
     """Fetches one document a person linked, or raises `UrlRefused` saying why not."""
     backend = _PinnedBackend()
-    allowed = _normalise_hosts(allowed_hosts)
+    guard = HostGuard.allowing(allowed_hosts)
     try:
-        first = _parse_url(url)
+        first = parse_url(url)
         async with asyncio.timeout(timeout_seconds), _client(backend, timeout_seconds) as client:
-            return await _follow(client, backend, first, allowed, max_bytes, max_redirects)
+            return await _follow(client, backend, first, guard, max_bytes, max_redirects)
     except TimeoutError as exc:
         refusal = UrlRefused("timeout", f"no document within {timeout_seconds:g} s")
         logger.info("Refused a link: %s", refusal)
@@ -321,14 +346,15 @@ async def _follow(
     client: httpx.AsyncClient,
     backend: _PinnedBackend,
     url: httpx.URL,
-    allowed: frozenset[str],
+    guard: HostGuard,
     max_bytes: int,
     max_redirects: int,
 ) -> FetchedDocument:
     """Requests `url` and each redirect after it, checking every hop before connecting."""
     redirects = 0
     while True:
-        await _check_and_pin(url, backend, allowed)
+        # Pinning what was checked: the connection goes to these very addresses.
+        backend.pin(url.raw_host.decode("ascii"), await guard.addresses(url))
         logger.debug("Fetching %s (redirect %d)", url, redirects)
         with _transport_errors():
             async with client.stream("GET", url) as response:
@@ -338,25 +364,19 @@ async def _follow(
         if redirects == max_redirects:
             raise UrlRefused("too_many_redirects", f"more than {max_redirects} redirects")
         redirects += 1
-        url = _parse_url(location, base=url)
+        url = parse_url(location, base=url)
 
 
 async def check_url(url: str, *, allowed_hosts: Sequence[str] = ()) -> None:
-    """Refuse a link another client (yt-dlp) is about to open, as `fetch_url` would.
+    """Refuse a link before queueing it, as `fetch_url` would refuse its first hop.
 
-    The other client connects itself, so its own redirects are not re-checked here.
+    Whoever opens it later (yt-dlp) goes through `core.knowledge.egress`, which checks
+    that hop and every redirect again.
     """
-    parsed = _parse_url(url)
-    addresses = await _resolve(
-        parsed.raw_host.decode("ascii"), parsed.port or DEFAULT_PORTS[parsed.scheme]
-    )
-    if not _normalise_hosts(allowed_hosts) & _host_keys(parsed):
-        for address in addresses:
-            if not is_public_address(address):
-                raise UrlRefused("private_address", f"{parsed.host} resolves to {address}")
+    await HostGuard.allowing(allowed_hosts).addresses(parse_url(url))
 
 
-def _parse_url(text: str, *, base: httpx.URL | None = None) -> httpx.URL:
+def parse_url(text: str, *, base: httpx.URL | None = None) -> httpx.URL:
     """A fetchable http(s) URL, or `bad_url`; `base` resolves relative redirects."""
     if len(text) > MAX_URL_CHARS:
         raise UrlRefused("bad_url", f"longer than {MAX_URL_CHARS} characters")
@@ -395,17 +415,6 @@ def _host_keys(url: httpx.URL) -> set[str]:
         keys.add(host)
         keys.add(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
     return keys
-
-
-async def _check_and_pin(url: httpx.URL, backend: _PinnedBackend, allowed: frozenset[str]) -> None:
-    """Resolves the URL's host, refuses non-public addresses, and pins what was checked."""
-    host = url.raw_host.decode("ascii")
-    addresses = await _resolve(host, url.port or DEFAULT_PORTS[url.scheme])
-    if not allowed & _host_keys(url):
-        for address in addresses:
-            if not is_public_address(address):
-                raise UrlRefused("private_address", f"{host} resolves to {address}")
-    backend.pin(host, addresses)
 
 
 async def _resolve(host: str, port: int) -> list[IPAddress]:

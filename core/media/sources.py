@@ -1,6 +1,10 @@
 """Media links through yt-dlp: identify, probe, fetch captions and download audio.
 
 Every function here blocks (network and disk): callers use asyncio.to_thread.
+yt-dlp reaches the network only through `core.knowledge.egress.guarded_proxy`, so each
+request and redirect it makes passes the same `HostGuard` as fetched web pages, and only
+formats it downloads itself (over http) are chosen, never ones it hands to ffmpeg.
+PyAV only ever opens the downloaded file, never a URL.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import hashlib
 import logging
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +27,16 @@ from yt_dlp.extractor.common import InfoExtractor
 from yt_dlp.utils import YoutubeDLError
 
 from core.errors import ReasonedError
+from core.knowledge.egress import guarded_proxy
 from core.media.captions import CaptionError, Segment, parse_captions
 
 logger = logging.getLogger(__name__)
 
 SOCKET_TIMEOUT_SECONDS = 20
 RETRIES = 2
+# Formats yt-dlp downloads in Python, through the proxy (http, https, DASH fragments);
+# others (rtmp, non-native HLS) would go to ffmpeg, which connects by itself.
+AUDIO_FORMAT = "bestaudio[protocol^=http]/best[protocol^=http]"
 MEDIA_EXTENSIONS = (".mp3", ".m4a", ".ogg", ".opus", ".wav", ".mp4", ".webm", ".mkv", ".mov")
 CAPTION_FORMATS = "vtt/srt/best"
 YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
@@ -38,7 +47,6 @@ LIVE_STATUSES = {"is_live", "is_upcoming"}
 # other automatic tracks are machine translations of it.
 ORIGINAL_CAPTION_SUFFIX = "-orig"
 GENERIC_KEY_HASH_CHARS = 16
-MICROSECONDS_PER_SECOND = 1_000_000
 
 # First match wins: YouTube says "Video unavailable. This video is private", so the
 # specific reasons come before the general ones. Lower-case fragments of yt-dlp errors.
@@ -195,10 +203,19 @@ def _options(**extra: Any) -> dict[str, Any]:
     }
 
 
-def _extract(url: str, options: dict[str, Any], *, download: bool = False) -> dict[str, Any]:
-    """Run yt-dlp, turning its errors into MediaError."""
+def _extract(
+    url: str,
+    options: dict[str, Any],
+    *,
+    allowed_hosts: Sequence[str],
+    download: bool = False,
+) -> dict[str, Any]:
+    """Run yt-dlp behind the guarded proxy, turning its errors into MediaError."""
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:
+        with (
+            guarded_proxy(allowed_hosts) as proxy,
+            yt_dlp.YoutubeDL({**options, "proxy": proxy}) as ydl,
+        ):
             info = ydl.extract_info(url, download=download)
     except YoutubeDLError as error:
         raise media_error(str(error)) from error
@@ -225,19 +242,25 @@ def is_playlist_url(url: str) -> bool:
     return is_youtube and "list" in parse_qs(parsed.query)
 
 
-def playlist_entries(url: str, *, limit: int) -> list[str]:
+def playlist_entries(url: str, *, limit: int, allowed_hosts: Sequence[str] = ()) -> list[str]:
     """Entry URLs of a playlist (first `limit`), or [] when the link is not a playlist."""
     options = _options(noplaylist=False, extract_flat="in_playlist", playlistend=limit)
-    info = _extract(url, options)
+    info = _extract(url, options, allowed_hosts=allowed_hosts)
     if info.get("_type") != "playlist":
         return []
     urls = [entry.get("url") or entry.get("webpage_url") for entry in info.get("entries") or []]
     return [entry_url for entry_url in urls if entry_url][:limit]
 
 
-def probe(url: str, *, max_seconds: float | None = None) -> MediaInfo:
-    """Metadata without downloading; refuses live streams and media over `max_seconds`."""
-    info = _single(_extract(url, _options()))
+def probe(
+    url: str, *, max_seconds: float | None = None, allowed_hosts: Sequence[str] = ()
+) -> MediaInfo:
+    """Metadata without downloading; refuses live streams and media over `max_seconds`.
+
+    A direct file's length is unknown until it is downloaded (yt-dlp reports none, and
+    PyAV never opens URLs): the transcriber checks it then.
+    """
+    info = _single(_extract(url, _options(), allowed_hosts=allowed_hosts))
     media = _media_info(url, info)
     if media.is_live:
         raise MediaError("live", url)
@@ -251,8 +274,6 @@ def _media_info(url: str, info: dict[str, Any]) -> MediaInfo:
     page_url = info.get("webpage_url") or url
     video_id = info.get("id") if info.get("extractor_key") == "Youtube" else None
     duration = info.get("duration")
-    if duration is None and info.get("direct"):
-        duration = _stream_duration(info.get("url") or page_url)
     return MediaInfo(
         source_key=_source_key(info, page_url, video_id),
         url=page_url,
@@ -276,27 +297,19 @@ def _source_key(info: dict[str, Any], page_url: str, video_id: str | None) -> st
     return f"{extractor}:{info.get('id')}"
 
 
-def _stream_duration(media_url: str) -> float | None:
-    """Read the duration from a direct file's header: yt-dlp reports none for those."""
-    try:
-        with av.open(media_url, timeout=SOCKET_TIMEOUT_SECONDS) as container:
-            if container.duration is None:
-                return None
-            return container.duration / MICROSECONDS_PER_SECOND
-    except (av.error.FFmpegError, OSError) as error:
-        logger.info("no duration for %s: %s", media_url, error)
-        return None
-
-
-def fetch_captions(url: str, *, languages: list[str]) -> tuple[str, list[Segment]] | None:
+def fetch_captions(
+    url: str, *, languages: list[str], allowed_hosts: Sequence[str] = ()
+) -> tuple[str, list[Segment]] | None:
     """Best caption track (manual first, then automatic, in `languages` order), parsed."""
-    info = _single(_extract(url, _options()))
+    info = _single(_extract(url, _options(), allowed_hosts=allowed_hosts))
     choice = _choose_track(info, languages)
     if choice is None:
         return None
     track, language, is_manual = choice
     with tempfile.TemporaryDirectory(prefix="captions-") as directory:
-        path = _download_track(info.get("webpage_url") or url, track, is_manual, Path(directory))
+        path = _download_track(
+            info.get("webpage_url") or url, track, is_manual, Path(directory), allowed_hosts
+        )
         if path is None:
             return None
         try:
@@ -350,7 +363,9 @@ def _same_language(code: str, wanted: str, *, exact: bool) -> bool:
     return code.split("-")[0] == wanted.split("-")[0]
 
 
-def _download_track(url: str, track: str, is_manual: bool, directory: Path) -> Path | None:
+def _download_track(
+    url: str, track: str, is_manual: bool, directory: Path, allowed_hosts: Sequence[str]
+) -> Path | None:
     """Let yt-dlp write just this caption track into `directory`."""
     options = _options(
         skip_download=True,
@@ -362,7 +377,7 @@ def _download_track(url: str, track: str, is_manual: bool, directory: Path) -> P
         paths={"home": str(directory), "temp": str(directory)},
         outtmpl={"default": "captions.%(ext)s"},
     )
-    _extract(url, options, download=True)
+    _extract(url, options, allowed_hosts=allowed_hosts, download=True)
     files = sorted(directory.glob("captions.*"))
     return files[0] if files else None
 
@@ -373,15 +388,17 @@ def _caption_format(path: Path) -> str | None:
     return suffix if suffix in ("vtt", "srt") else None
 
 
-def download_audio(url: str, directory: Path, *, max_bytes: int) -> Path:
+def download_audio(
+    url: str, directory: Path, *, max_bytes: int, allowed_hosts: Sequence[str] = ()
+) -> Path:
     """Download the best audio (or whole file) into `directory`, checking it has sound."""
     options = _options(
-        format="bestaudio/best",
+        format=AUDIO_FORMAT,
         max_filesize=max_bytes,
         paths={"home": str(directory), "temp": str(directory)},
         outtmpl={"default": "%(id)s.%(ext)s"},
     )
-    info = _single(_extract(url, options, download=True))
+    info = _single(_extract(url, options, allowed_hosts=allowed_hosts, download=True))
     path = _downloaded_path(info)
     if path is None or not path.exists():
         # yt-dlp skips files over max_filesize without raising.

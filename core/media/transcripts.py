@@ -98,12 +98,15 @@ class MediaTranscriber:
     ) -> StoredTranscript:
         """The transcript of a video or audio link: stored, captions, or Whisper."""
         limit = self._settings.media_max_seconds
-        info = await asyncio.to_thread(probe, url, max_seconds=limit)
+        allowed_hosts = self._settings.url_allowed_hosts
+        info = await asyncio.to_thread(probe, url, max_seconds=limit, allowed_hosts=allowed_hosts)
         stored = await self._store.get(info.source_key)
         if stored is not None:
             return stored
         language = locale.split("-")[0]
-        captions = await asyncio.to_thread(fetch_captions, url, languages=[language, "en"])
+        captions = await asyncio.to_thread(
+            fetch_captions, url, languages=[language, "en"], allowed_hosts=allowed_hosts
+        )
         if captions is not None:
             caption_language, segments = captions
             transcript = StoredTranscript(
@@ -119,7 +122,11 @@ class MediaTranscriber:
         else:
             with tempfile.TemporaryDirectory(prefix="media-") as directory:
                 audio = await asyncio.to_thread(
-                    download_audio, url, Path(directory), max_bytes=self._settings.media_max_bytes
+                    download_audio,
+                    url,
+                    Path(directory),
+                    max_bytes=self._settings.media_max_bytes,
+                    allowed_hosts=allowed_hosts,
                 )
                 spoken = await self._transcribe(audio, locale=locale, progress=progress)
             transcript = StoredTranscript(

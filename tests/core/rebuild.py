@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.deps import CoreDeps
 from core.knowledge.base import KnowledgeBase
 from core.knowledge.index import ChunkIndex
+from core.media.transcripts import MediaTranscriber, TranscriptStore
 
 
 def rebuild_knowledge(
@@ -12,12 +13,15 @@ def rebuild_knowledge(
 ) -> None:
     """Build the knowledge base again with these setting changes and/or another index."""
     knowledge = deps.knowledge
+    changed = knowledge.settings.model_copy(update=settings)
+    # The transcriber reads settings too (URL_ALLOWED_HOSTS for the links it fetches).
+    media = MediaTranscriber(changed, TranscriptStore(deps.pool)) if settings else knowledge.media
     deps.knowledge = KnowledgeBase(
-        knowledge.settings.model_copy(update=settings),
+        changed,
         knowledge.documents,
         index or knowledge.index,
         deps.outbox,
         deps.jobs,
         deps.redis,
-        knowledge.media,
+        media,
     )

@@ -7,7 +7,9 @@ import zipfile
 
 import docx
 import pytest
+from pypdf import PageObject
 
+from core.errors import explain
 from core.knowledge import loaders
 from core.knowledge.loaders import (
     SUPPORTED_KINDS,
@@ -32,6 +34,29 @@ def reason_for(data: bytes, file_name: str, mime_type: str = "", max_pages: int 
     with pytest.raises(DocumentError) as caught:
         read(data, file_name, mime_type, max_pages)
     return caught.value.reason
+
+
+def docx_bomb(*, inflated_bytes: int) -> bytes:
+    """A real DOCX whose body is rewritten as one paragraph of `inflated_bytes` letters."""
+    template = io.BytesIO()
+    docx.Document().save(template)
+    output = io.BytesIO()
+    with (
+        zipfile.ZipFile(template) as source,
+        zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+    ):
+        for member in source.infolist():
+            if member.filename != "word/document.xml":
+                archive.writestr(member, source.read(member))
+        # Streamed in, so building the bomb does not hold it in memory either.
+        with archive.open("word/document.xml", "w", force_zip64=True) as body:
+            body.write(b'<w:document xmlns:w="http://schemas.openxmlformats.org/')
+            body.write(b'wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>')
+            block = b"a" * (1024 * 1024)
+            for _ in range(inflated_bytes // len(block)):
+                body.write(block)
+            body.write(b"</w:t></w:r></w:p></w:body></w:document>")
+    return output.getvalue()
 
 
 def section_with(document: ExtractedDocument, text: str) -> Section:
@@ -124,6 +149,29 @@ class TestPdf:
     def test_truncated_file_is_broken(self) -> None:
         assert reason_for(kf.corrupt_pdf_bytes(), "download.pdf") == "broken"
 
+    def test_reading_stops_once_the_text_passes_the_limit(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        pages = kf.fact_pages(6)
+        read_pages: list[int] = []
+        extract_text = PageObject.extract_text
+
+        def counting(page: PageObject, *args: object, **kwargs: object) -> str:
+            read_pages.append(page.page_number or 0)
+            return extract_text(page, *args, **kwargs)
+
+        monkeypatch.setattr(PageObject, "extract_text", counting)
+        with pytest.raises(DocumentError) as caught:
+            extract(
+                kf.pdf_bytes(pages),
+                file_name="facts.pdf",
+                mime_type="",
+                max_pages=MAX_PAGES,
+                max_text_chars=len(pages[0]) + 1,
+            )
+        assert caught.value.reason == "too_much_text"
+        assert len(read_pages) == 2 < len(pages)
+
     def test_garbage_named_pdf_is_broken(self) -> None:
         assert reason_for(b"%PDF-1.7\nthis is not a pdf body", "fake.pdf") == "broken"
 
@@ -185,6 +233,33 @@ class TestDocx:
         document.add_paragraph("   ")
         document.save(output)
         assert reason_for(output.getvalue(), "blank.docx") == "empty"
+
+    def test_zip_bomb_is_refused_before_it_is_unpacked(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        bomb = docx_bomb(inflated_bytes=200 * 1024 * 1024)
+        assert len(bomb) < 1024 * 1024
+        opened: list[object] = []
+        monkeypatch.setattr(loaders.docx, "Document", opened.append)
+        with pytest.raises(DocumentError) as caught:
+            read(bomb, "bomb.docx")
+        assert caught.value.reason == "too_much_text"
+        assert opened == []  # python-docx never saw it, so nothing was inflated
+        assert explain(caught.value, "en") == (
+            "it unpacks to far more text than I take (limit 5,000,000 characters)."
+        )
+        assert "5,000,000" in explain(caught.value, "pt-BR")
+
+    def test_more_text_than_the_limit_is_refused(self) -> None:
+        with pytest.raises(DocumentError) as caught:
+            extract(
+                kf.docx_bytes(),
+                file_name="handbook.docx",
+                mime_type="",
+                max_pages=1,
+                max_text_chars=100,
+            )
+        assert caught.value.reason == "too_much_text"
 
 
 class TestMarkdown:

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 
 import core.knowledge
 from core.knowledge.loaders import ExtractedDocument, Section, extract
-from core.knowledge.splitting import ChunkDraft, split_document
+from core.knowledge.splitting import ChunkDraft, max_chunk_chars, split_document
 from tests import knowledge_fixtures as kf
 
 TOKENIZER_PATH = Path(core.knowledge.__file__).parent / "assets" / "all-MiniLM-L6-v2.tokenizer.json"
@@ -150,3 +150,16 @@ def test_300_pages_split_page_by_page(count_tokens: Callable[[str], int]) -> Non
     chunks = split(document(*pages, kind="pdf"), count_tokens)
     assert {chunk.page for chunk in chunks} == set(range(1, 301))
     assert [chunk.position for chunk in chunks] == list(range(len(chunks)))
+
+
+def test_an_endless_word_is_cut_to_the_character_bound(
+    count_tokens: Callable[[str], int],
+) -> None:
+    word = "x" * 2_000_000
+    document = ExtractedDocument(
+        "Run", "txt", [Section(f"Before it. {word} After it.")], page_count=None, language=None
+    )
+    chunks = split_document(document, count_tokens=count_tokens)
+    assert max(len(chunk.text) for chunk in chunks) <= max_chunk_chars()
+    assert sum(chunk.text.count("x") for chunk in chunks) >= len(word)
+    assert chunks[0].text.startswith("Before it.") and chunks[-1].text.endswith("After it.")

@@ -421,6 +421,15 @@ async def test_allow_list_accepts_host_with_port(server: Server) -> None:
     assert other_port.reason == "private_address"
 
 
+async def test_allowing_a_host_and_port_keeps_its_other_ports_closed(
+    server: Server, connects: list[str]
+) -> None:
+    allowed = [f"127.0.0.1:{server.port}"]
+    refused = await refusal(server.url("/to?target=http://127.0.0.1:1/"), allowed_hosts=allowed)
+    assert refused.reason == "private_address"
+    assert connects == ["127.0.0.1"]
+
+
 async def test_allow_list_is_case_insensitive(server: Server) -> None:
     url = f"http://LocalHost:{server.port}/"
     assert (await fetch(url, allowed_hosts=["LOCALHOST"])).data == HTML_PAGE
