@@ -225,6 +225,7 @@ class Ingestion:
             file_name=file_name,
             mime_type=mime_type,
             max_pages=self.settings.knowledge_max_pages,
+            max_text_chars=self.settings.knowledge_max_text_chars,
         )
 
     async def _report(

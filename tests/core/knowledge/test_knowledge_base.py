@@ -510,3 +510,16 @@ async def test_document_choices_match_title_or_id(service: ChatService, deps: Co
     ]
     assert len(await service.document_choices(ana, "")) == 2
     assert await service.document_choices(ana, "diary") == []
+
+
+async def test_the_text_bound_setting_reaches_ingestion(
+    service: ChatService, deps: CoreDeps
+) -> None:
+    rebuild_knowledge(deps, knowledge_max_text_chars=2000)
+    ana = private("ana")
+    await upload(service, ana, "long.txt", b"Recife is in Pernambuco. " * 200, "text/plain")
+
+    await run_jobs(deps)
+
+    [(title, status, error, *_rest)] = await document_rows(deps)
+    assert (title, status, error) == ("long.txt", "failed", "too_much_text")
