@@ -100,8 +100,7 @@ class TerminalChat:
     """The terminal as a `Messenger`: "messages" are lines of output, printed as they grow.
 
     An edit that extends what was printed prints only what is new, so a streamed answer
-    reads as tokens arriving; any other edit prints the new text on its own line. Edits
-    of job status messages show only in an interactive session (`shows_progress`).
+    reads as tokens arriving; any other edit prints the new text on its own line.
     """
 
     limit = UNLIMITED_CHARS
@@ -109,9 +108,8 @@ class TerminalChat:
     typing_interval_seconds = 3600.0
     streaming_cursor = ""
 
-    def __init__(self, stdout: TextIO, *, shows_progress: bool = False) -> None:
+    def __init__(self, stdout: TextIO) -> None:
         self._stdout = stdout
-        self._shows_progress = shows_progress
         self._printed: dict[int, str] = {}
         self._open_line = False
 
