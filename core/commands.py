@@ -258,11 +258,11 @@ async def quota(ctx: CommandContext) -> str:
     tokens = usage.input_tokens + usage.output_tokens
     daily = limits.daily_quota(ctx.user)
     if not daily:
-        return t("quota_unlimited", ctx.locale, used=usage.messages, tokens=tokens)
+        return t("quota_unlimited", ctx.locale, count=usage.messages, tokens=tokens)
     return t(
         "quota_status",
         ctx.locale,
-        used=usage.messages,
+        count=usage.messages,
         quota=daily,
         tokens=tokens,
         resets_in=limits.resets_in(),

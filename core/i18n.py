@@ -561,15 +561,20 @@ _CATALOG: dict[str, dict[str, Text]] = {
         ),
     },
     "quota_status": {
-        "en": "Today you got {used} of your {quota} answers ({tokens} tokens). They start "
+        "en": "Today you got {count} of your {quota} answers ({tokens} tokens). They start "
         "again in {resets_in} (midnight UTC).",
-        "pt-BR": "Hoje você recebeu {used} das suas {quota} respostas ({tokens} tokens). Elas "
+        "pt-BR": "Hoje você recebeu {count} das suas {quota} respostas ({tokens} tokens). Elas "
         "voltam em {resets_in} (meia-noite UTC).",
     },
     "quota_unlimited": {
-        "en": "Today you got {used} answers ({tokens} tokens); you have no daily limit.",
-        "pt-BR": "Hoje você recebeu {used} respostas ({tokens} tokens); você não tem limite "
-        "diário.",
+        "en": (
+            "Today you got {count} answer ({tokens} tokens); you have no daily limit.",
+            "Today you got {count} answers ({tokens} tokens); you have no daily limit.",
+        ),
+        "pt-BR": (
+            "Hoje você recebeu {count} resposta ({tokens} tokens); você não tem limite diário.",
+            "Hoje você recebeu {count} respostas ({tokens} tokens); você não tem limite diário.",
+        ),
     },
     "quota_usage": {
         "en": "Usage: /quota <identity> <answers a day, 0 for unlimited, or default>",
