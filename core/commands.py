@@ -397,14 +397,20 @@ async def jobs(ctx: CommandContext) -> str:
 
 
 async def sources(ctx: CommandContext) -> str:
-    """Shows the passages behind the last answer in this conversation."""
+    """Shows the passages behind the last answer by their quotes; `/sources N` shows one whole."""
     passages = await ctx.deps.knowledge.retrieval.last_sources(ctx.incoming.conversation_key)
     if not passages:
         return t("sources_empty", ctx.locale)
+    if ctx.args:
+        if not (ctx.args.isdigit() and 0 < int(ctx.args) <= len(passages)):
+            return t("sources_usage", ctx.locale, count=len(passages))
+        number = int(ctx.args)
+        passage = passages[number - 1]
+        return f"[{number}] {passage['cite']}\n\n{passage['text']}"
     lines = [t("sources_header", ctx.locale)]
     for number, passage in enumerate(passages, start=1):
-        lines.append(f"\n[{number}] {passage['cite']}\n{passage['excerpt']}")
-    return "\n".join(lines)
+        lines.append(f"\n[{number}] {passage['cite']}\n“{passage['quote']}”")
+    return "\n".join(lines + ["", t("sources_usage", ctx.locale, count=len(passages))])
 
 
 COMMANDS: dict[str, Handler] = {

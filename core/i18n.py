@@ -189,7 +189,7 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/lang [en|pt-BR]: show or set my language\n"
         "/docs: the documents I learned here\n"
         "/forget <doc>: forget a document\n"
-        "/sources: the passages behind my last answer\n"
+        "/sources [N]: the passages behind my last answer (N: passage N whole)\n"
         "/summary [doc] [short|long]: a document's or video's summary again\n"
         "/transcript [video]: the timed transcript of a video or audio\n"
         "/reindex here|<doc>: index this chat's documents, or one, again\n"
@@ -209,7 +209,7 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/lang [en|pt-BR]: ver ou definir meu idioma\n"
         "/docs: os documentos que aprendi aqui\n"
         "/forget <doc>: esquecer um documento\n"
-        "/sources: os trechos por trás da minha última resposta\n"
+        "/sources [N]: os trechos por trás da minha última resposta (N: o trecho N inteiro)\n"
         "/summary [doc] [curto|longo]: o resumo de um documento ou vídeo de novo\n"
         "/transcript [vídeo]: a transcrição com tempos de um vídeo ou áudio\n"
         "/reindex here|<doc>: indexar de novo os documentos desta conversa, ou um\n"
@@ -723,7 +723,18 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "en": "Passages behind my last answer:",
         "pt-BR": "Trechos por trás da minha última resposta:",
     },
+    "sources_usage": {
+        "en": "/sources N shows passage N whole (1 to {count}).",
+        "pt-BR": "/sources N mostra o trecho N inteiro (de 1 a {count}).",
+    },
     "kb_sources": {"en": "Sources:", "pt-BR": "Fontes:"},
+    "kb_extractive_note": {
+        "en": "(Quoted from your documents: the built-in model is too small to write answers. "
+        "A stronger model, via OPENAI_API_KEY, Ollama or LLM_BASE_URL, writes fuller ones.)",
+        "pt-BR": "(Citado dos seus documentos: o modelo embutido é pequeno demais para redigir "
+        "respostas. Um modelo mais forte, via OPENAI_API_KEY, Ollama ou LLM_BASE_URL, escreve "
+        "respostas mais completas.)",
+    },
     "kb_not_found": {
         "en": "I could not find this in your documents.",
         "pt-BR": "Não encontrei isso nos seus documentos.",

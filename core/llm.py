@@ -13,7 +13,7 @@ from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 
 from core.errors import ReasonedError
-from core.settings import Provider, Settings
+from core.settings import LOCAL_MODEL_NAME, GroundedAnswers, Provider, Settings
 
 DEFAULT_MODELS = {
     Provider.OPENAI: "gpt-4o-mini",
@@ -36,6 +36,14 @@ class ModelFailure(StrEnum):
 def default_model(settings: Settings) -> str:
     """The model used when a user has not picked one."""
     return settings.llm_model or DEFAULT_MODELS.get(settings.llm_provider, "local")
+
+
+def quotes_grounded_answers(settings: Settings) -> bool:
+    """Whether answers from documents are quoted from them instead of generated: the
+    embedded model loses names and numbers when it rewrites a passage; the operator's don't."""
+    if settings.grounded_answers is GroundedAnswers.AUTO:
+        return default_model(settings) == LOCAL_MODEL_NAME
+    return settings.grounded_answers is GroundedAnswers.EXTRACTIVE
 
 
 def build_chat_model(settings: Settings, model: str | None = None) -> BaseChatModel:

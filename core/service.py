@@ -18,10 +18,10 @@ from core.deps import CoreDeps
 from core.errors import explain
 from core.i18n import detect_language, normalise_locale, t
 from core.jobs import SUMMARISE_CONVERSATION
-from core.knowledge.answer import sources_block, stream_grounded_answer
+from core.knowledge.answer import extractive_answer, sources_block, stream_grounded_answer
 from core.knowledge.index import EmbeddingModelChanged, Passage
 from core.knowledge.web import find_urls
-from core.llm import ModelError, ModelFailure, within_deadline
+from core.llm import ModelError, ModelFailure, quotes_grounded_answers, within_deadline
 from core.media.transcription import TranscriptionError
 from core.memory import Conversation, new_turn
 from core.sanitize import cleaned
@@ -44,6 +44,11 @@ def short_voice_note(incoming: Incoming) -> Attachment | None:
         return None
     duration = voices[0].duration_seconds
     return voices[0] if duration is None or duration <= VOICE_NOTE_MAX_SECONDS else None
+
+
+async def _streamed(text: str) -> AsyncIterator[str]:
+    """A ready answer as a one-chunk stream, so it takes the path of a generated one."""
+    yield text
 
 
 # /ask is chat by command (the way to talk through Discord slash commands); where there
@@ -251,6 +256,9 @@ class ChatService:
             return stream_answer(
                 model, system_prompt=system_prompt, conversation=conversation, text=incoming.text
             )
+        if quotes_grounded_answers(self.deps.settings):
+            note = t("kb_extractive_note", locale)
+            return _streamed(extractive_answer(incoming.text, passages, note))
         return stream_grounded_answer(
             model,
             system_prompt=system_prompt,
@@ -274,7 +282,9 @@ class ChatService:
         result = await deps.memory.append(
             key, new_turn("human", incoming.text), new_turn("ai", answer)
         )
-        await deps.knowledge.retrieval.remember_sources(key, passages)
+        await deps.knowledge.retrieval.remember_sources(
+            key, passages, question=incoming.text, answer=answer
+        )
         if result.needs_summary:
             await deps.jobs.defer(
                 SUMMARISE_CONVERSATION,

@@ -23,6 +23,19 @@ class Provider(StrEnum):
     OPENAI_COMPATIBLE = "openai_compatible"
 
 
+# The embedded model the launcher serves when no other is configured (SmolLM2-135M).
+LOCAL_MODEL_NAME = "smollm2-135m"
+
+
+class GroundedAnswers(StrEnum):
+    """How answers from documents are written: `auto` quotes them for the embedded model,
+    which is too small to write one without losing the fact, and generates them otherwise."""
+
+    AUTO = "auto"
+    GENERATED = "generated"
+    EXTRACTIVE = "extractive"
+
+
 class EmbeddingsProvider(StrEnum):
     """Where embeddings come from; `local` needs no network or key."""
 
@@ -104,6 +117,7 @@ class Settings(BaseSettings):
     knowledge_max_pages: int = Field(default=500, ge=1)
     knowledge_max_text_chars: int = Field(default=5_000_000, ge=1000)
     retrieval_top_k: int = Field(default=5, ge=1, le=50)
+    grounded_answers: GroundedAnswers = GroundedAnswers.AUTO
     url_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     url_fetch_timeout_seconds: float = Field(default=15.0, gt=0)
     url_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)

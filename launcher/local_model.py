@@ -17,12 +17,11 @@ from pathlib import Path
 
 import httpx
 
-from core.settings import ConfigError, Provider, Settings
+from core.settings import LOCAL_MODEL_NAME, ConfigError, Provider, Settings
 from launcher.services import StartupError, free_port
 
 logger = logging.getLogger(__name__)
 
-LOCAL_MODEL_NAME = "smollm2-135m"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 START_TIMEOUT_SECONDS = 60.0
 # A 135M model rambles and repeats itself when left to run: keep answers short and

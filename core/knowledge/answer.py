@@ -9,6 +9,7 @@ what the model claims.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import AsyncIterator
 
 from langchain_core.language_models import BaseChatModel
@@ -21,10 +22,32 @@ from core.memory import Conversation
 
 # Below this cosine similarity a passage found only by vector search is not evidence.
 MIN_SIMILARITY = 0.30
-EXCERPT_CHARS = 300
-QUOTE_CHARS = 200
+# Quotes are cut only past this, at a word boundary and never before a number or a name,
+# unless the name comes so late that the "sentence" is a whole unpunctuated page.
+QUOTE_CHARS = 300
+QUOTE_MAX_CHARS = 1000
 STEM_CHARS = 5
 MIN_WORD_CHARS = 3
+# An extractive answer quotes the best sentence of at most this many top passages.
+EXTRACT_PASSAGES = 3
+# Question words and glue of English and Portuguese (accents folded): they match anything.
+STOPWORDS = frozenset({
+    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does", "did",
+    "the", "and", "for", "that", "this", "these", "those", "with", "from", "are", "was", "were",
+    "has", "have", "had", "about", "into", "there", "their", "they", "them", "its", "you",
+    "your", "can", "could", "would", "should", "will", "shall", "not", "but", "any", "all",
+    "tell", "know", "que", "qual", "quais", "quem", "quando", "onde", "como", "porque", "por",
+    "para", "com", "uma", "umas", "uns", "dos", "das", "nos", "nas", "foi", "foram", "era",
+    "sao", "ser", "esta", "estao", "isso", "isto", "esse", "essa", "este", "aquele", "aquela",
+    "seu", "sua", "seus", "suas", "pelo", "pela", "pelos", "pelas", "mais", "muito", "sobre",
+    "entre", "tem", "tinha", "ate", "nao", "sim", "voce", "ele", "ela", "eles", "elas",
+})  # fmt: skip
+# Endings of Portuguese and English inflections, longest first, cut before taking a prefix,
+# so `criou`, `criada` and `criação` meet, and `started` meets `start`.
+SUFFIXES = (
+    "amento", "imento", "acoes", "acao", "ados", "adas", "ando", "endo", "indo", "ing",
+    "ado", "ada", "ido", "ida", "ou", "eu", "iu", "ed", "es", "s", "a", "o", "e",
+)  # fmt: skip
 
 RAG_SYSTEM_PROMPT = """{system_prompt}
 
@@ -111,7 +134,7 @@ def cite(passage: Passage) -> str:
     parts = [title]
     if passage.page is not None:
         parts.append(f"p. {passage.page}")
-    if passage.section:
+    if passage.section and passage.section != title:
         # Heading paths often start with the document title itself: don't say it twice.
         parts.append(passage.section.removeprefix(f"{title} > "))
     label = ", ".join(parts)
@@ -120,31 +143,92 @@ def cite(passage: Passage) -> str:
 
 def sources_block(answer: str, passages: list[Passage], heading: str, question: str) -> str:
     """The numbered sources under an answer (those it cites, or all it was given), each with
-    the sentence that best matches the question, so every claim can be checked at a glance."""
+    the sentence that best answers the question, so every claim can be checked at a glance."""
     cited = {int(n) for n in _CITATION.findall(answer) if 0 < int(n) <= len(passages)}
     numbers = sorted(cited) or range(1, len(passages) + 1)
     lines = [
-        f"[{n}] {cite(passages[n - 1])}: “{best_sentence(passages[n - 1].text, question)}”"
+        f"[{n}] {cite(passages[n - 1])}: “{best_sentence(passages[n - 1].text, question, answer)}”"
         for n in numbers
     ]
     return f"{heading}\n" + "\n".join(lines)
 
 
-def best_sentence(text: str, question: str) -> str:
-    """The passage sentence sharing the most word stems with the question (first on ties)."""
+def extractive_answer(question: str, passages: list[Passage], note: str) -> str:
+    """The answer a weak model would only blur: the sentences of the top passages that best
+    answer the question, quoted with their numbers, then `note` (how to get fuller answers)."""
     wanted = _stems(question)
-    sentences = [s.strip() for s in _SENTENCE_END.split(" ".join(text.split())) if s.strip()]
-    if not sentences:
-        return ""
-    best = max(sentences, key=lambda sentence: len(_stems(sentence) & wanted))
-    return best if len(best) <= QUOTE_CHARS else best[: QUOTE_CHARS - 1] + "…"
+    quotes: list[str] = []
+    for number, passage in enumerate(passages[:EXTRACT_PASSAGES], start=1):
+        sentence = _best(_sentences(passage.text), wanted, set())
+        if sentence and (not quotes or _stems(sentence) & wanted):
+            quotes.append(f"“{_shortened(sentence)}” [{number}]")
+    return "\n".join(quotes) + f"\n\n{note}"
+
+
+def best_sentence(text: str, question: str, answer: str = "") -> str:
+    """The passage sentence that best answers the question: most question words shared, then
+    most answer words, then most numbers and names the question lacks (first on ties)."""
+    sentence = _best(_sentences(text), _stems(question), _stems(answer))
+    return _shortened(sentence) if sentence else ""
+
+
+def _best(sentences: list[str], wanted: set[str], said: set[str]) -> str | None:
+    def score(sentence: str) -> tuple[int, int, int]:
+        stems = _stems(sentence)
+        new_facts = [word for word in _facts(sentence) if _stem(_fold(word)) not in wanted]
+        return len(stems & wanted), len(stems & said), len(new_facts)
+
+    return max(sentences, key=score, default=None)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(" ".join(text.split())) if s.strip()]
+
+
+def _shortened(sentence: str) -> str:
+    """The sentence whole up to `QUOTE_CHARS`; past it, cut at a word boundary but never
+    before the end of its last number or name, so the fact it states is never cut off."""
+    if len(sentence) <= QUOTE_CHARS:
+        return sentence
+    facts = [m.end() for m in _WORD.finditer(sentence, 0, QUOTE_MAX_CHARS) if _is_fact(m.group())]
+    if facts and facts[-1] > QUOTE_CHARS:
+        end = facts[-1]
+    else:  # the last space within the limit: a word boundary
+        end = sentence.rfind(" ", 0, QUOTE_CHARS + 1)
+    if not 0 < end < len(sentence):
+        return sentence
+    return sentence[:end].rstrip(" ,;:") + "…"
+
+
+def _facts(sentence: str) -> list[str]:
+    """Numbers and names: words with digits, or capitalised past the sentence's first word."""
+    words = _WORD.findall(sentence)
+    return [w for i, w in enumerate(words) if _is_fact(w) and (i > 0 or not w[:1].isupper())]
+
+
+def _is_fact(word: str) -> bool:
+    return any(c.isdigit() for c in word) or word[:1].isupper()
+
+
+def _fold(text: str) -> str:
+    """Lowercase without accents, so `criação` meets `criacao` and `Gerganov` `gerganov`."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _stem(word: str) -> str:
+    """Crude stem of a folded word: its inflection cut, then a prefix."""
+    for suffix in SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= MIN_WORD_CHARS:
+            return word[: -len(suffix)][:STEM_CHARS]
+    return word[:STEM_CHARS]
 
 
 def _stems(text: str) -> set[str]:
-    """Crude language-neutral stems: lowercase word prefixes, ignoring short words."""
-    return {
-        word[:STEM_CHARS] for word in _WORD.findall(text.lower()) if len(word) >= MIN_WORD_CHARS
-    }
+    """Stems of English and Portuguese words, accents ignored, short and question words
+    left out: they would match any sentence."""
+    words = _WORD.findall(_fold(text))
+    return {_stem(w) for w in words if len(w) >= MIN_WORD_CHARS and w not in STOPWORDS}
 
 
 def clock(seconds: float) -> str:
@@ -152,11 +236,6 @@ def clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def excerpt(passage: Passage) -> str:
-    flat = " ".join(passage.text.split())
-    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
 
 
 def _attribute(value: str) -> str:

@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from redis.asyncio import Redis
 
 from core.i18n import t
-from core.knowledge.answer import cite, clock, excerpt, relevant
+from core.knowledge.answer import best_sentence, cite, clock, relevant
 from core.knowledge.documents import Document, DocumentStore, scope_for
 from core.knowledge.index import ChunkIndex, Passage
 from core.knowledge.summary import language_name, long_summary
@@ -60,9 +60,17 @@ class Retrieval:
             if wanted in document.title.lower() or document.id.startswith(wanted)
         ]
 
-    async def remember_sources(self, conversation_key: str, passages: list[Passage]) -> None:
-        """Keep the passages behind the last answer for /sources."""
-        payload = json.dumps([{"cite": cite(p), "excerpt": excerpt(p)} for p in passages])
+    async def remember_sources(
+        self, conversation_key: str, passages: list[Passage], *, question: str, answer: str
+    ) -> None:
+        """Keep the passages behind the last answer for /sources: each with the sentence
+        quoted under the answer, and whole for `/sources N`."""
+        payload = json.dumps(
+            [
+                {"cite": cite(p), "quote": best_sentence(p.text, question, answer), "text": p.text}
+                for p in passages
+            ]
+        )
         await self._redis.set(
             _sources_key(conversation_key), payload, ex=self.settings.memory_ttl_seconds
         )
