@@ -78,7 +78,9 @@ class Retrieval:
     async def last_sources(self, conversation_key: str) -> list[dict[str, str]]:
         """The passages kept by `remember_sources` ([] once they expired)."""
         raw = await self._redis.get(_sources_key(conversation_key))
-        return json.loads(raw) if raw else []
+        kept: list[dict[str, str]] = json.loads(raw) if raw else []
+        # Kept before quotes and whole passages were stored: the excerpt serves as both.
+        return [{"quote": p.get("excerpt", ""), "text": p.get("excerpt", ""), **p} for p in kept]
 
     async def long_summary(self, document: Document, model: BaseChatModel, locale: str) -> str:
         """A detailed summary written now from the document's chunks, in the user's language."""
