@@ -201,6 +201,7 @@ def test_ollama_provider_points_at_the_server() -> None:
 @pytest.mark.parametrize(
     ("provider", "model", "expected"),
     [
+        (EmbeddingsProvider.LOCAL, "", "local:multilingual-e5-small"),
         (EmbeddingsProvider.LOCAL, MINILM_MODEL_NAME, "local:all-MiniLM-L6-v2-int8"),
         (EmbeddingsProvider.OPENAI, "", "openai:text-embedding-3-small"),
         (EmbeddingsProvider.OPENAI, "text-embedding-3-large", "openai:text-embedding-3-large"),
