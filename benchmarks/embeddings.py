@@ -18,7 +18,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from benchmarks.machine import cpu_model
-from core.knowledge.embeddings import LOCAL_MODEL_NAME, LocalMiniLMEmbeddings, token_counter
+from core.knowledge.embeddings import MINILM_MODEL_NAME, LocalMiniLMEmbeddings, token_counter
 
 # About 180 tokens per text cost ~0.1 s each on 2 cores: 64 texts, three batch sizes
 # and two rounds stay under a minute there.
@@ -114,7 +114,7 @@ def machine(threads: int) -> dict[str, object]:
         "threads": threads,
         "onnxruntime": ort.__version__,
         "python": platform.python_version(),
-        "model": LOCAL_MODEL_NAME,
+        "model": MINILM_MODEL_NAME,
         # Other processes skew the numbers; a load near the core count says so.
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

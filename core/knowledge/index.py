@@ -208,6 +208,7 @@ class ChunkIndex:
         ready = await self._ready_documents(scope)
         if not ready or not query.strip():
             return []
+        await self._refuse_another_model()
         candidates = k * CANDIDATES_PER_RESULT
         vector = await self.embeddings.aembed_query(query)
         dense = await self._store.asimilarity_search_with_score_by_vector(
@@ -247,6 +248,15 @@ class ChunkIndex:
             for chunk_id, chunk in chunks.items()
             if chunk["document_id"] in ready
         ]
+
+    async def _refuse_another_model(self) -> None:
+        """Vectors of two models may share a dimension yet not a space: never compare them."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT embedding_model FROM knowledge_settings")
+            row = await cur.fetchone()
+        recorded = row[0] if row else None
+        if recorded is not None and recorded != self.model_name:
+            raise EmbeddingModelChanged(recorded, self.model_name)
 
     async def _ready_documents(self, scope: str) -> dict[str, ReadyDocument]:
         async with self._pool.connection() as conn:

@@ -13,13 +13,14 @@ from langchain_openai import OpenAIEmbeddings
 from core.knowledge.embeddings import (
     LOCAL_BATCH_SIZE,
     LOCAL_DIMENSIONS,
+    MINILM_MODEL_NAME,
     LocalMiniLMEmbeddings,
     _load_tokenizer,
     build_embeddings,
     embeddings_model_name,
     token_counter,
 )
-from core.settings import EmbeddingsProvider, Settings
+from core.settings import ConfigError, EmbeddingsProvider, Settings
 
 TOLERANCE = 1e-5
 TICK_SECONDS = 0.001
@@ -142,14 +143,18 @@ def test_bad_sizes_are_rejected() -> None:
         LocalMiniLMEmbeddings(max_tokens=1000)
 
 
-def test_local_provider_builds_minilm() -> None:
-    embeddings = build_embeddings(settings_for(EmbeddingsProvider.LOCAL, embeddings_batch_size=8))
+def test_local_provider_builds_minilm_by_name() -> None:
+    embeddings = build_embeddings(
+        settings_for(
+            EmbeddingsProvider.LOCAL, embeddings_model=MINILM_MODEL_NAME, embeddings_batch_size=8
+        )
+    )
     assert isinstance(embeddings, LocalMiniLMEmbeddings)
     assert embeddings.batch_size == LOCAL_BATCH_SIZE  # measured fastest on CPU
 
 
 def test_local_provider_rejects_other_models() -> None:
-    with pytest.raises(ValueError, match="not available locally"):
+    with pytest.raises(ConfigError, match="EMBEDDINGS_MODEL: bge-m3 is not available locally"):
         build_embeddings(settings_for(EmbeddingsProvider.LOCAL, embeddings_model="bge-m3"))
 
 
@@ -196,7 +201,8 @@ def test_ollama_provider_points_at_the_server() -> None:
 @pytest.mark.parametrize(
     ("provider", "model", "expected"),
     [
-        (EmbeddingsProvider.LOCAL, "", "local:all-MiniLM-L6-v2-int8"),
+        (EmbeddingsProvider.LOCAL, "", "local:multilingual-e5-small"),
+        (EmbeddingsProvider.LOCAL, MINILM_MODEL_NAME, "local:all-MiniLM-L6-v2-int8"),
         (EmbeddingsProvider.OPENAI, "", "openai:text-embedding-3-small"),
         (EmbeddingsProvider.OPENAI, "text-embedding-3-large", "openai:text-embedding-3-large"),
         (EmbeddingsProvider.OLLAMA, "", "ollama:nomic-embed-text"),
