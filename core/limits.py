@@ -16,7 +16,6 @@ from redis.asyncio import Redis
 
 from core.i18n import t
 from core.settings import AccessMode, Settings
-from core.types import Incoming
 from core.users import UserRecord, UserStore
 
 # A delivery is remembered this long: platforms redeliver within minutes, not days.
@@ -74,7 +73,7 @@ class Limits:
         key = f"delivered:{delivery_id}"
         return bool(await self._redis.set(key, 1, nx=True, ex=DELIVERY_TTL_SECONDS))
 
-    async def admit(self, incoming: Incoming, user: UserRecord, locale: str) -> Refusal | None:
+    async def admit(self, user: UserRecord, locale: str) -> Refusal | None:
         """None when the message may be handled; else why not (blocked, not allowed, too fast)."""
         if user.is_admin:
             return None

@@ -91,7 +91,7 @@ class ChatService:
         user = await self.deps.users.touch(incoming.user, detected_locale=detect_language(said))
         incoming = replace(incoming, person=await self.deps.people.person_of(incoming.user.key))
         locale = self.resolve_locale(user, incoming)
-        if (refusal := await limits.admit(incoming, user, locale)) is not None:
+        if (refusal := await limits.admit(user, locale)) is not None:
             if not refusal.is_quiet:
                 yield Notice(refusal.text, is_error=True)
             return
