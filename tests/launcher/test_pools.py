@@ -45,6 +45,15 @@ def connections_to(database_url: str, *, via: str) -> int:
     return row[0] if row else 0
 
 
+def wait_until_registered(database_url: str) -> None:
+    """Return once a job worker has registered itself in `database_url`."""
+    deadline = time.monotonic() + CLOSE_TIMEOUT_SECONDS
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while not conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0]:  # type: ignore[index]
+            assert time.monotonic() < deadline, "the worker never registered"
+            time.sleep(0.05)
+
+
 def wait_until_closed(database_url: str, *, via: str) -> int:
     """Open sessions left once the server has seen the clients go (it takes a moment)."""
     deadline = time.monotonic() + CLOSE_TIMEOUT_SECONDS
@@ -62,6 +71,10 @@ async def test_a_busy_process_stays_within_its_pools(
         worker = asyncio.create_task(
             job_app.run_worker_async(queues=["pool-test"], install_signal_handlers=False)
         )
+        # Cancelled while queued for a connection, the worker may never see it: Python
+        # 3.11's asyncio.wait_for (under psycopg_pool's getconn) can swallow a cancellation
+        # that lands as the connection is handed over. So the load starts once it runs.
+        await asyncio.to_thread(wait_until_registered, own_database_url)
 
         async def observed() -> int:
             async with deps.pool.connection() as conn:
