@@ -82,6 +82,26 @@ _PORTUGUESE_WORDS = frozenset(
         "já",
         "ja",
         "também",
+        "quem",
+        "quanto",
+        "quantos",
+        "quanta",
+        "quantas",
+        "foi",
+        "sobre",
+        "pelo",
+        "pela",
+        "ao",
+        "aos",
+        "mas",
+        "ou",
+        "há",
+        "sabe",
+        "diga",
+        "explique",
+        "então",
+        "aqui",
+        "isto",
     ]
 )
 _ENGLISH_WORDS = frozenset(
@@ -139,9 +159,22 @@ _ENGLISH_WORDS = frozenset(
         "me",
         "we",
         "they",
+        "who",
+        "whom",
+        "whose",
+        "did",
+        "does",
+        "about",
+        "from",
+        "there",
+        "tell",
+        "explain",
     ]
 )
 _PORTUGUESE_LETTERS = re.compile(r"[ãõçáéíóúâêôà]", re.IGNORECASE)
+# Third-person past of Portuguese verbs ("criou", "lançou", "escreveu"): short questions
+# often have little else; English words end so rarely ("you", "thou" aside).
+_PORTUGUESE_PAST = re.compile(r"^(?!(?:you|thou)$)\w{2,}(?:ou|eu|iu)$")
 _WORD = re.compile(r"[\wãõçáéíóúâêôà]+", re.IGNORECASE)
 
 
@@ -160,9 +193,9 @@ def normalise_locale(value: str | None) -> str | None:
 def detect_language(text: str) -> str | None:
     """Guess pt-BR or en from common words and accents; None when the text says too little."""
     words = [w.lower() for w in _WORD.findall(text)]
-    portuguese = sum(w in _PORTUGUESE_WORDS for w in words) + 2 * len(
-        _PORTUGUESE_LETTERS.findall(text)
-    )
+    portuguese = sum(
+        w in _PORTUGUESE_WORDS or _PORTUGUESE_PAST.search(w) is not None for w in words
+    ) + 2 * len(_PORTUGUESE_LETTERS.findall(text))
     english = sum(w in _ENGLISH_WORDS for w in words)
     if portuguese == english:
         return None

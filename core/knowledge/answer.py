@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import Enum
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
@@ -156,29 +158,115 @@ def sources_block(answer: str, passages: list[Passage], heading: str, question: 
 def extractive_answer(question: str, passages: list[Passage], note: str) -> str:
     """The answer a weak model would only blur: the sentences of the top passages that best
     answer the question, quoted with their numbers, then `note` (how to get fuller answers)."""
-    wanted = _stems(question)
+    asked = Question.read(question)
     quotes: list[str] = []
     for number, passage in enumerate(passages[:EXTRACT_PASSAGES], start=1):
-        sentence = _best(_sentences(passage.text), wanted, set())
-        if sentence and (not quotes or _stems(sentence) & wanted):
+        sentence = _best(_sentences(passage.text), asked, set())
+        if sentence and (not quotes or _stems(sentence) & asked.stems):
             quotes.append(f"“{_shortened(sentence)}” [{number}]")
     return "\n".join(quotes) + f"\n\n{note}"
 
 
 def best_sentence(text: str, question: str, answer: str = "") -> str:
-    """The passage sentence that best answers the question: most question words shared, then
-    most answer words, then most numbers and names the question lacks (first on ties)."""
-    sentence = _best(_sentences(text), _stems(question), _stems(answer))
+    """The passage sentence that best answers the question (see `_best`)."""
+    sentence = _best(_sentences(text), Question.read(question), _stems(answer))
     return _shortened(sentence) if sentence else ""
 
 
-def _best(sentences: list[str], wanted: set[str], said: set[str]) -> str | None:
-    def score(sentence: str) -> tuple[int, int, int]:
-        stems = _stems(sentence)
-        new_facts = [word for word in _facts(sentence) if _stem(_fold(word)) not in wanted]
-        return len(stems & wanted), len(stems & said), len(new_facts)
+class AnswerKind(Enum):
+    """What a factoid question asks for, read from its question word, as classic
+    question-answering systems do: a paraphrased answer shares no word with its question,
+    but it does hold a name, a place, a date or a number."""
 
-    return max(sentences, key=score, default=None)
+    NAME = "name"
+    PLACE = "place"
+    DATE = "date"
+    NUMBER = "number"
+
+    def holds(self, word: str) -> bool:
+        """Whether a word (not the sentence's first) is a fact of this kind."""
+        if self in (AnswerKind.NAME, AnswerKind.PLACE):
+            return word[:1].isupper()
+        if self is AnswerKind.DATE:
+            return _fold(word) in MONTHS or (word.isdigit() and len(word) == 4)
+        return any(c.isdigit() for c in word)
+
+
+# Question words (accents folded) and the kind of fact they ask for.
+ASKS: dict[str, AnswerKind] = {
+    "quem": AnswerKind.NAME, "who": AnswerKind.NAME, "whom": AnswerKind.NAME,
+    "whose": AnswerKind.NAME, "onde": AnswerKind.PLACE, "where": AnswerKind.PLACE,
+    "quando": AnswerKind.DATE, "when": AnswerKind.DATE, "ano": AnswerKind.DATE,
+    "year": AnswerKind.DATE, "quanto": AnswerKind.NUMBER, "quantos": AnswerKind.NUMBER,
+    "quanta": AnswerKind.NUMBER, "quantas": AnswerKind.NUMBER, "many": AnswerKind.NUMBER,
+    "much": AnswerKind.NUMBER,
+}  # fmt: skip
+# Words that introduce the fact: "criada por Georgi Gerganov", "started in March 2023".
+CUES: dict[AnswerKind, frozenset[str]] = {
+    AnswerKind.NAME: frozenset({"por", "pelo", "pela", "by"}),
+    AnswerKind.PLACE: frozenset({"em", "no", "na", "in", "at"}),
+    AnswerKind.DATE: frozenset({"em", "desde", "de", "in", "on", "since"}),
+    AnswerKind.NUMBER: frozenset(),
+}
+MONTHS = frozenset({
+    "janeiro", "fevereiro", "marco", "abril", "maio", "junho", "julho", "agosto", "setembro",
+    "outubro", "novembro", "dezembro", "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+})  # fmt: skip
+# Weights of a sentence's score: the question's own words count one each; a fact of the
+# kind asked for counts more, and more again when a cue word introduces it; a sentence
+# right after one about the question's subject often goes on about it ("Desenvolvido por…").
+FACT_WEIGHT = 1.5
+CUE_WEIGHT = 1.0
+CONTEXT_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the quote picker reads it: its word stems and what it asks for."""
+
+    stems: set[str]
+    kind: AnswerKind | None
+
+    @classmethod
+    def read(cls, text: str) -> Question:
+        words = _WORD.findall(_fold(text))
+        kind = next((ASKS[word] for word in words if word in ASKS), None)
+        return cls(stems=_stems(text), kind=kind)
+
+
+def _best(sentences: list[str], asked: Question, said: set[str]) -> str | None:
+    """The sentence that best answers: the question's words it shares, the fact of the
+    kind asked for that it holds, the subject it continues; then the answer's words it
+    shares, then the most new numbers and names (first on ties)."""
+
+    def score(index: int) -> tuple[float, int, int]:
+        sentence = sentences[index]
+        stems = _stems(sentence)
+        value = float(len(stems & asked.stems)) + _fit(sentence, asked)
+        if index and _stems(sentences[index - 1]) & asked.stems:
+            value += CONTEXT_WEIGHT
+        new_facts = [word for word in _facts(sentence) if _stem(_fold(word)) not in asked.stems]
+        return value, len(stems & said), len(new_facts)
+
+    best = max(range(len(sentences)), key=score, default=None)
+    return None if best is None else sentences[best]
+
+
+def _fit(sentence: str, asked: Question) -> float:
+    """How well the sentence holds a fact of the kind asked for, new to the question."""
+    if asked.kind is None:
+        return 0.0
+    words = _WORD.findall(sentence)
+    found = [
+        i
+        for i, word in enumerate(words)
+        if i > 0 and asked.kind.holds(word) and _stem(_fold(word)) not in asked.stems
+    ]
+    if not found:
+        return 0.0
+    cued = any(_fold(words[i - 1]) in CUES[asked.kind] for i in found)
+    return FACT_WEIGHT + (CUE_WEIGHT if cued else 0.0)
 
 
 def _sentences(text: str) -> list[str]:

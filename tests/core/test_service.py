@@ -193,6 +193,22 @@ async def test_replies_follow_the_users_language(service: ChatService) -> None:
     assert english.startswith("Commands:")
 
 
+@pytest.mark.parametrize(
+    ("question", "heading"),
+    [
+        ("Quem criou a biblioteca GGML?", "O que eu lembro desta conversa"),
+        ("Quando o Whisper saiu?", "O que eu lembro desta conversa"),
+        ("Who made Whisper?", "What I remember of this conversation"),
+    ],
+)
+async def test_a_short_question_is_enough_to_tell_the_language(
+    service: ChatService, question: str, heading: str
+) -> None:
+    await collect(service.handle(private("ana", question)))
+    history = reply_text(await collect(service.handle(private("ana", command="history"))))
+    assert history.startswith(heading)
+
+
 async def test_lang_command_overrides_detection(service: ChatService) -> None:
     assert (
         reply_text(await collect(service.handle(private("ana", command="lang", args="pt-BR"))))

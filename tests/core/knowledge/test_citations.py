@@ -40,6 +40,23 @@ LLAMA_FACT = (
     "appeared."
 )
 
+# Paraphrased facts: the sentence that answers shares no word with its question, and a
+# sentence that does share one names something else.
+LANGCHAIN_NOTES = """# Frameworks
+
+O LangChain é um framework de código aberto para aplicações com modelos de linguagem.
+Desenvolvido por Harrison Chase, foi lançado em outubro de 2022. Muitos projetos usam o
+LangChain junto com o Ollama para rodar modelos localmente.
+"""
+LANGCHAIN_FACT = "Desenvolvido por Harrison Chase, foi lançado em outubro de 2022."
+WHISPER_NOTES = """# Speech models
+
+Whisper is a speech recognition model for many languages. Released by OpenAI in September
+2022, it was trained on 680,000 hours of audio. Many apps use Whisper together with Home
+Assistant.
+"""
+WHISPER_FACT = "Released by OpenAI in September 2022, it was trained on 680,000 hours of audio."
+
 
 async def learn(service: ChatService, deps: CoreDeps, name: str, text: str) -> None:
     ana = private("ana")
@@ -84,6 +101,25 @@ async def test_the_quote_under_an_english_answer_gives_the_date(
 
     assert f"Sources:\n[1] Project notes: “{LLAMA_FACT}”" in answer
     assert "March 2023" in await sources(service)
+
+
+@pytest.mark.parametrize(
+    ("name", "notes", "question", "fact"),
+    [
+        ("langchain.md", LANGCHAIN_NOTES, "Você sabe quem criou o LangChain?", LANGCHAIN_FACT),
+        ("whisper.md", WHISPER_NOTES, "Who made Whisper?", WHISPER_FACT),
+        ("whisper.md", WHISPER_NOTES, "Quando o Whisper saiu?", WHISPER_FACT),
+    ],
+)
+async def test_a_paraphrased_fact_is_quoted_by_what_the_question_asks(
+    service: ChatService, deps: CoreDeps, name: str, notes: str, question: str, fact: str
+) -> None:
+    await learn(service, deps, name, notes)
+
+    answer = await ask(service, question)
+
+    assert f": “{fact}”" in answer
+    assert f"“{fact}”" in await sources(service)
 
 
 def test_a_long_sentence_is_never_cut_before_its_name_or_number() -> None:
