@@ -129,12 +129,19 @@ class AssistantClient(discord.AutoShardedClient):
         intents = discord.Intents.default()
         intents.message_content = True  # see the module docstring
         settings = deps.settings
-        super().__init__(
-            intents=intents,
-            allowed_mentions=NO_MENTIONS,
-            shard_count=settings.discord_shard_count,
-            shard_ids=settings.discord_shard_ids or None,
-        )
+        if settings.discord_shard_ids:
+            super().__init__(
+                intents=intents,
+                allowed_mentions=NO_MENTIONS,
+                shard_count=settings.discord_shard_count,
+                shard_ids=settings.discord_shard_ids,
+            )
+        else:  # all shards here: discord.py asks Discord how many unless the count is set
+            super().__init__(
+                intents=intents,
+                allowed_mentions=NO_MENTIONS,
+                shard_count=settings.discord_shard_count,
+            )
         self.deps = deps
         self.service = ChatService(deps)
         self.tree = app_commands.CommandTree(self)
