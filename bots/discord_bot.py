@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import socket
 from typing import Any
 
 import discord
@@ -62,8 +61,6 @@ from core.types import Attachment, Command, Incoming, OutboxMessage, Platform
 logger = logging.getLogger(__name__)
 
 DEFAULT_MIME_TYPE = "application/octet-stream"
-# One stable name per host, so a restarted bot re-reads the outbox entries it had not acked.
-OUTBOX_CONSUMER = f"discord-{socket.gethostname()}"
 ANSWERED_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 
@@ -120,13 +117,31 @@ def attachment_of(item: discord.Attachment) -> Attachment:
 # The client
 
 
-class AssistantClient(discord.Client):
-    """One Discord connection: slash commands, messages, and outbox delivery."""
+class AssistantClient(discord.AutoShardedClient):
+    """The Discord gateway shards of this process: slash commands, messages, outbox delivery.
+
+    discord.py's own sharding: with no DISCORD_SHARD_COUNT it asks Discord how many shards
+    the bot needs and runs them all here; several processes split DISCORD_SHARD_IDS of one
+    DISCORD_SHARD_COUNT between them.
+    """
 
     def __init__(self, deps: CoreDeps) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # see the module docstring
-        super().__init__(intents=intents, allowed_mentions=NO_MENTIONS)
+        settings = deps.settings
+        if settings.discord_shard_ids:
+            super().__init__(
+                intents=intents,
+                allowed_mentions=NO_MENTIONS,
+                shard_count=settings.discord_shard_count,
+                shard_ids=settings.discord_shard_ids,
+            )
+        else:  # all shards here: discord.py asks Discord how many unless the count is set
+            super().__init__(
+                intents=intents,
+                allowed_mentions=NO_MENTIONS,
+                shard_count=settings.discord_shard_count,
+            )
         self.deps = deps
         self.service = ChatService(deps)
         self.tree = app_commands.CommandTree(self)
@@ -138,12 +153,21 @@ class AssistantClient(discord.Client):
     async def setup_hook(self) -> None:
         """Registers the slash commands with Discord and starts delivering the outbox."""
         await self.tree.set_translator(PortugueseDescriptions())
-        await self.sync_commands()
+        if self.syncs_commands:
+            await self.sync_commands()
+        # Stable per replica: a restarted bot re-reads what it had taken but not acked.
+        consumer = f"discord-{self.deps.settings.replica()}"
         self._outbox_task = asyncio.create_task(
-            self.deps.outbox.deliver_forever(Platform.DISCORD, OUTBOX_CONSUMER, self.deliver),
+            self.deps.outbox.deliver_forever(Platform.DISCORD, consumer, self.deliver),
             name="discord-outbox",
         )
         self._outbox_task.add_done_callback(_log_outbox_stop)
+
+    @property
+    def syncs_commands(self) -> bool:
+        """One process of a sharded bot syncs the slash commands: the one running shard 0."""
+        shard_ids = self.deps.settings.discord_shard_ids
+        return not shard_ids or 0 in shard_ids
 
     async def sync_commands(self) -> None:
         """Sync to each configured guild (instant), else globally."""

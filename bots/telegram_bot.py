@@ -9,7 +9,6 @@ job status messages from the outbox.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -107,8 +106,9 @@ async def deliver_outbox(deps: CoreDeps, application: Application) -> None:
         chat = TelegramChat(application.bot, message.chat.id, is_group=not message.chat.is_private)
         await deliver_outbox_message(chat, deps.outbox, Platform.TELEGRAM, message)
 
-    # A stable name lets a restarted bot pick up what it had read but not delivered.
-    consumer = f"telegram@{socket.gethostname()}"
+    # A stable name lets a restarted bot pick up what it had read but not delivered;
+    # one per replica, so no replica re-reads what another one is delivering.
+    consumer = f"telegram@{deps.settings.replica()}"
     await deps.outbox.deliver_forever(Platform.TELEGRAM, consumer, deliver)
 
 

@@ -13,6 +13,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from core.db import connect_options
 from core.jobs import JobQueue
 from core.knowledge.base import KnowledgeBase
 from core.knowledge.documents import DocumentStore
@@ -86,6 +87,7 @@ async def open_core(
     """
     # One direct connection first: a dead or misconfigured server fails fast and plainly
     # here, instead of after the pool's retry window.
+    options = connect_options(prepared_statements=settings.database_prepared_statements)
     await (await AsyncConnection.connect(settings.database_url, connect_timeout=10)).close()
     async with AsyncExitStack() as opened:
         redis = Redis.from_url(settings.redis_url)
@@ -98,6 +100,7 @@ async def open_core(
             min_size=1,
             max_size=settings.database_pool_size,
             check=AsyncConnectionPool.check_connection,
+            kwargs=options,
             open=False,
         )
         opened.push_async_callback(pool.close)
@@ -108,6 +111,7 @@ async def open_core(
             embeddings or build_embeddings(settings),
             embeddings_model_name(settings),
             pool_size=settings.database_pool_size,
+            connect_args=options,
         )
         opened.push_async_callback(index.close)
         outbox = Outbox(redis)

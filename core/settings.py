@@ -6,11 +6,19 @@ the environment at import time.
 
 from __future__ import annotations
 
+import socket
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -82,10 +90,22 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://postgres:postgres@localhost:5432/assistant"
     # Connections each of a process's two pools may open (see README, "Connections").
     database_pool_size: int = Field(default=5, ge=1, le=100)
+    # psycopg prepares a statement on the server after 5 runs; a pooler in transaction
+    # mode (PgBouncer before 1.21) hands the next transaction another server connection,
+    # which lacks it. False turns preparing off (see README, "Scaling out").
+    database_prepared_statements: bool = True
     redis_url: str = "redis://localhost:6379/0"
     data_dir: Path = Path("data")
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
+    # Names this replica's outbox consumer: unique per replica, stable across its restarts,
+    # so a restarted bot re-reads what it had taken but not delivered. Empty: the host name.
+    replica_name: str = ""
+
+    # Job worker: LISTEN/NOTIFY wakes it at once; it needs a session-level connection, which
+    # a transaction-mode pooler does not give, so there the worker only polls.
+    worker_listen_notify: bool = True
+    worker_poll_seconds: float = Field(default=5.0, gt=0)
 
     # Observability: /metrics and /healthz of bots and workers (0 = not served).
     metrics_port: int = Field(default=0, ge=0, lt=65536)
@@ -157,6 +177,10 @@ class Settings(BaseSettings):
     # Discord
     discord_bot_token: SecretStr | None = None
     discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Sharding (discord.py's AutoShardedClient): the deployment's total shards, and the ones
+    # this process runs (empty: all of them). No count: Discord's recommended number.
+    discord_shard_count: int | None = Field(default=None, ge=1)
+    discord_shard_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -171,7 +195,12 @@ class Settings(BaseSettings):
         }
 
     _split = field_validator(
-        "llm_models", "admin_ids", "discord_guild_ids", "url_allowed_hosts", mode="before"
+        "llm_models",
+        "admin_ids",
+        "discord_guild_ids",
+        "discord_shard_ids",
+        "url_allowed_hosts",
+        mode="before",
     )(_split_csv)
 
     @field_validator("default_locale")
@@ -198,6 +227,22 @@ class Settings(BaseSettings):
         if self.llm_provider is Provider.OPENAI_COMPATIBLE and not self.llm_base_url:
             raise ValueError("LLM_BASE_URL is required when LLM_PROVIDER=openai_compatible")
         return self
+
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _shards_within_count(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        if not value:
+            return value
+        count = info.data.get("discord_shard_count")
+        if count is None:
+            raise ValueError("DISCORD_SHARD_COUNT must be set too")
+        if any(not 0 <= shard < count for shard in value):
+            raise ValueError(f"each must be from 0 to DISCORD_SHARD_COUNT - 1 ({count - 1})")
+        return value
+
+    def replica(self) -> str:
+        """This replica's name: REPLICA_NAME, else the host name (a container's own)."""
+        return self.replica_name or socket.gethostname()
 
     def model_choices(self) -> list[str]:
         """The models a user may switch between with /model, the default first."""

@@ -140,6 +140,11 @@ async def work(
         # procrastinate documents None as "every queue"; its TypedDict leaves None out.
         queues=queues,  # type: ignore[arg-type]
         wait=wait,
+        name=deps.settings.replica(),
+        # Behind a transaction-mode pooler LISTEN hears nothing: poll instead (README,
+        # "Scaling out"); with LISTEN the poll is only a fallback.
+        listen_notify=deps.settings.worker_listen_notify,
+        fetch_job_polling_interval=deps.settings.worker_poll_seconds,
         install_signal_handlers=False,
         additional_context={"deps": deps},
         worker_middleware=[count_job],

@@ -107,6 +107,7 @@ class ChunkIndex:
         model_name: str,
         *,
         pool_size: int,
+        connect_args: dict[str, Any] | None = None,
     ) -> ChunkIndex:
         """Open the vector store on its own SQLAlchemy pool of at most `pool_size`."""
         # langchain-postgres needs SQLAlchemy; the engine runs on the caller's event loop
@@ -117,6 +118,7 @@ class ChunkIndex:
                 pool_size=pool_size,
                 max_overflow=0,
                 pool_pre_ping=True,
+                connect_args=connect_args or {},
             )
         )
         try:

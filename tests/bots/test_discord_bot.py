@@ -205,6 +205,21 @@ async def test_configured_guilds_get_commands_instantly(
         assert {command["name"] for command in sync.json} == COMMANDS
 
 
+async def test_a_process_without_shard_0_leaves_the_command_sync_to_the_one_with_it(
+    deps: CoreDeps, use_fake_api: FakeDiscordApi
+):
+    settings = deps.settings.model_copy(
+        update={"discord_shard_count": 4, "discord_shard_ids": [2, 3]}
+    )
+    bot = AssistantClient(dataclasses.replace(deps, settings=settings))
+    try:
+        await bot.login("test-token")
+    finally:
+        await bot.close()
+    assert (bot.shard_count, bot.shard_ids) == (4, [2, 3])
+    assert use_fake_api.calls("PUT", rf"/applications/{APPLICATION_ID}/commands") == []
+
+
 # Messages
 
 

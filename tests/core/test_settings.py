@@ -58,6 +58,7 @@ def test_dotenv_file_is_read_and_empty_keys_mean_unset(tmp_path: Path) -> None:
         ),
         ("DISCORD_GUILD_IDS", "abc", "DISCORD_GUILD_IDS"),
         ("LLM_TEMPERATURE", "7", "LLM_TEMPERATURE: Input should be less than or equal to 2"),
+        ("DISCORD_SHARD_IDS", "0,1", "DISCORD_SHARD_IDS: Value error, DISCORD_SHARD_COUNT must"),
     ],
 )
 def test_bad_values_name_the_key(
@@ -88,3 +89,12 @@ def test_a_provider_without_what_it_needs_is_refused(
 def test_model_choices_put_the_default_first() -> None:
     settings = load_settings(llm_model="b", llm_models="a,b,c")
     assert settings.model_choices() == ["b", "a", "c"]
+
+
+def test_shard_ids_are_read_and_must_fall_within_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_SHARD_COUNT", "4")
+    monkeypatch.setenv("DISCORD_SHARD_IDS", "2, 3")
+    assert load_settings().discord_shard_ids == [2, 3]
+    monkeypatch.setenv("DISCORD_SHARD_IDS", "3,4")
+    with pytest.raises(ConfigError, match="DISCORD_SHARD_IDS: Value error, each must be from 0 to"):
+        load_settings()
