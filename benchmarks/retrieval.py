@@ -385,16 +385,10 @@ async def search_texts(index: ChunkIndex, mode: str, scope: str, question: str) 
     """Top passages' texts for one search mode."""
     if mode == "hybrid":
         return [p.text for p in await index.search(scope, question, k=TOP_K)]
-    ids: list[str]
     if mode == "vector":
         vector = await index.embeddings.aembed_query(question)
-        found = await index._store.asimilarity_search_with_score_by_vector(
-            vector, k=TOP_K, filter={"scope": {"$eq": scope}}
-        )
-        return [doc.page_content for doc, _distance in found]
-    rows = await index._keyword_search(scope, question, limit=TOP_K)
-    ids = [row["id"] for row in rows]
-    return [chunk["content"] for chunk in (await index._chunks(ids)).values()]
+        return [p.text for p in await index._dense_search(scope, vector, limit=TOP_K)]
+    return [p.text for p in await index._keyword_search(scope, question, limit=TOP_K)]
 
 
 MODES = ("vector", "keyword", "hybrid")
