@@ -255,12 +255,11 @@ class ChunkIndex:
         if not query.strip() or not await self._has_ready_chunks(scope):
             return []
         candidates = k * CANDIDATES_PER_RESULT
-        # Full text needs no vector: it runs on its own connection while the query is embedded.
-        vector, keyword = await asyncio.gather(
-            self.embeddings.aembed_query(query),
+        # Full text needs no vector: it runs on a connection of its own meanwhile.
+        keyword, dense = await asyncio.gather(
             self._keyword_search(scope, query, limit=candidates),
+            self._embed_and_search(scope, query, limit=candidates),
         )
-        dense = await self._dense_search(scope, vector, limit=candidates)
         dense_rows = [RankedRow(id=p.chunk_id, distance=1.0 - (p.similarity or 0.0)) for p in dense]
         keyword_rows = [RankedRow(id=p.chunk_id, distance=p.keyword_rank or 0.0) for p in keyword]
         # The fusion only reads rows by key; plain dicts serve as its SQLAlchemy RowMappings.
@@ -299,6 +298,10 @@ class ChunkIndex:
         if recorded is not None and recorded != self.model_name:
             raise EmbeddingModelChanged(recorded, self.model_name)
         return bool(has_chunks)
+
+    async def _embed_and_search(self, scope: str, query: str, *, limit: int) -> list[Passage]:
+        vector = await self.embeddings.aembed_query(query)
+        return await self._dense_search(scope, vector, limit=limit)
 
     async def _dense_search(
         self, scope: str, vector: Sequence[float], *, limit: int
