@@ -10,7 +10,8 @@ opening words of held-out passages, embedded with the same model.
 Measured per size, each over the same questions, in one run:
 - exact: pgvector without the index (the ground truth for recall);
 - raw HNSW: the bare pgvector query (scope and ready flag, ids only), the floor;
-- vector: the bot's dense search (scope, ready documents, passage columns);
+- vector: the bot's dense search (scope, ready flag, passage columns), exact for a scope
+  of up to EXACT_SEARCH_MAX_CHUNKS chunks; "HNSW forced" is the same through the index;
 - keyword: the bot's full-text search, for the questions and for common single words;
 - hybrid: `ChunkIndex.search`, what the bot runs (query vectors looked up, not computed,
   so model time stays out; the embedding benchmarks measure it).
@@ -44,7 +45,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from benchmarks import scale_corpus
 from benchmarks.machine import cpu_model
-from core.knowledge.index import ChunkIndex
+from core.knowledge.index import EXACT_SEARCH_MAX_CHUNKS, ChunkIndex
 from core.settings import Settings
 from launcher.migrate import migrate
 from launcher.services import start_postgres
@@ -277,7 +278,13 @@ async def measure_size(
 
     # The index's two sides on their own (private: the bot only calls `search`).
     async def vector_only(q: str) -> list[str]:
-        return [p.chunk_id for p in await index._dense_search(SCOPE, vectors[q], limit=TOP_K)]
+        exact = await index._ready_chunks(SCOPE) <= EXACT_SEARCH_MAX_CHUNKS
+        found = await index._dense_search(SCOPE, vectors[q], limit=TOP_K, is_exact=exact)
+        return [p.chunk_id for p in found]
+
+    async def vector_hnsw(q: str) -> list[str]:
+        found = await index._dense_search(SCOPE, vectors[q], limit=TOP_K, is_exact=False)
+        return [p.chunk_id for p in found]
 
     async def keyword(q: str) -> list[str]:
         return [p.chunk_id for p in await index._keyword_search(SCOPE, q, limit=TOP_K)]
@@ -289,6 +296,7 @@ async def measure_size(
         "exact": (corpus.queries, lambda q: ids(exact_ready_sql, (SCOPE, literals[q], TOP_K))),
         "raw HNSW": (corpus.queries, lambda q: ids(raw_sql, (SCOPE, literals[q], TOP_K))),
         "vector": (corpus.queries, vector_only),
+        "vector, HNSW forced": (corpus.queries, vector_hnsw),
         "keyword, questions": (corpus.queries, keyword),
         "keyword, common words": (words, keyword),
         "hybrid": (corpus.queries, hybrid),
@@ -300,7 +308,7 @@ async def measure_size(
         rows = []
         for name, (queries, call) in paths.items():
             latencies, found = await timed(queries, call)
-            is_dense = name in ("exact", "raw HNSW", "vector")
+            is_dense = name in ("exact", "raw HNSW", "vector", "vector, HNSW forced")
             rows.append(
                 {
                     "chunks": size,

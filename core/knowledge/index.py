@@ -44,6 +44,30 @@ PASSAGE_COLUMNS = (
 )
 
 
+# Scopes with at most this many ready chunks are searched exactly (about 1.3 ms a thousand).
+EXACT_SEARCH_MAX_CHUNKS = 5000
+# The inner query is the shape pgvector's HNSW index serves.
+HNSW_SEARCH_SQL = """
+    SELECT {columns}, 1 - c.distance
+    FROM (
+        SELECT *, embedding <=> %(vector)s::vector AS distance FROM {table}
+        WHERE scope = %(scope)s AND ready
+        ORDER BY distance LIMIT %(limit)s
+    ) c JOIN documents d ON d.id = c.document_id
+    ORDER BY c.distance
+"""
+# Materialised, so every chunk of the scope is measured: the index cannot be used.
+EXACT_SEARCH_SQL = """
+    WITH measured AS MATERIALIZED (
+        SELECT id, embedding <=> %(vector)s::vector AS distance FROM {table}
+        WHERE scope = %(scope)s AND ready
+    ), nearest AS (
+        SELECT * FROM measured ORDER BY distance LIMIT %(limit)s
+    )
+    SELECT {columns}, 1 - nearest.distance
+    FROM nearest JOIN {table} c ON c.id = nearest.id JOIN documents d ON d.id = c.document_id
+    ORDER BY nearest.distance
+"""
 # The question's words as two tsqueries: any word (English or Portuguese stem), every word.
 QUERY_TERMS_SQL = """
     WITH words AS (
@@ -232,6 +256,8 @@ class ChunkIndex:
             await conn.execute(
                 f"ALTER TABLE {TABLE} ALTER COLUMN embedding TYPE vector({int(dimensions)})"
             )
+            # A new type brings its default storage back (migration 0008 says why not that).
+            await conn.execute(f"ALTER TABLE {TABLE} ALTER COLUMN embedding SET STORAGE PLAIN")
             await conn.execute(
                 f"CREATE INDEX knowledge_chunks_embedding_idx ON {TABLE} "
                 "USING hnsw (embedding vector_cosine_ops) WHERE ready"
@@ -252,13 +278,18 @@ class ChunkIndex:
 
     async def search(self, scope: str, query: str, *, k: int) -> list[Passage]:
         """The k best passages for `query` among the ready documents of `scope`."""
-        if not query.strip() or not await self._has_ready_chunks(scope):
+        if not query.strip():
+            return []
+        chunks = await self._ready_chunks(scope)
+        if not chunks:
             return []
         candidates = k * CANDIDATES_PER_RESULT
         # Full text needs no vector: it runs on a connection of its own meanwhile.
         keyword, dense = await asyncio.gather(
             self._keyword_search(scope, query, limit=candidates),
-            self._embed_and_search(scope, query, limit=candidates),
+            self._embed_and_search(
+                scope, query, limit=candidates, is_exact=chunks <= EXACT_SEARCH_MAX_CHUNKS
+            ),
         )
         dense_rows = [RankedRow(id=p.chunk_id, distance=1.0 - (p.similarity or 0.0)) for p in dense]
         keyword_rows = [RankedRow(id=p.chunk_id, distance=p.keyword_rank or 0.0) for p in keyword]
@@ -282,51 +313,46 @@ class ChunkIndex:
             for row in fused
         ]
 
-    async def _has_ready_chunks(self, scope: str) -> bool:
-        """Whether the scope has anything to search, and the stored vectors are this model's.
-
-        One round trip; a chat without documents skips embedding its question.
+    async def _ready_chunks(self, scope: str) -> int:
+        """The scope's ready chunks, counted up to one past EXACT_SEARCH_MAX_CHUNKS; refuses
+        vectors of another model. One round trip; an empty scope skips embedding its question.
         """
         async with self._pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT (SELECT embedding_model FROM knowledge_settings), "
-                f"EXISTS (SELECT 1 FROM {TABLE} WHERE scope = %s AND ready)",
-                (scope,),
+                f"(SELECT count(*) FROM (SELECT FROM {TABLE} WHERE scope = %s AND ready "
+                "LIMIT %s) AS counted)",
+                (scope, EXACT_SEARCH_MAX_CHUNKS + 1),
             )
             row = await cur.fetchone()
-        recorded, has_chunks = row if row else (None, False)
+        recorded, chunks = row if row else (None, 0)
         if recorded is not None and recorded != self.model_name:
             raise EmbeddingModelChanged(recorded, self.model_name)
-        return bool(has_chunks)
+        return int(chunks)
 
-    async def _embed_and_search(self, scope: str, query: str, *, limit: int) -> list[Passage]:
+    async def _embed_and_search(
+        self, scope: str, query: str, *, limit: int, is_exact: bool
+    ) -> list[Passage]:
         vector = await self.embeddings.aembed_query(query)
-        return await self._dense_search(scope, vector, limit=limit)
+        return await self._dense_search(scope, vector, limit=limit, is_exact=is_exact)
 
     async def _dense_search(
-        self, scope: str, vector: Sequence[float], *, limit: int
+        self, scope: str, vector: Sequence[float], *, limit: int, is_exact: bool
     ) -> list[Passage]:
-        """Nearest ready chunks of the scope by cosine distance, through the HNSW index.
+        """Nearest ready chunks of the scope by cosine distance: exact, or through HNSW.
 
+        A small scope in a large table is a needle for HNSW: the graph walk meets mostly
+        other scopes' chunks and missed a third of the true neighbours at 100k chunks
+        (BENCHMARKS.md), so scopes up to EXACT_SEARCH_MAX_CHUNKS are scanned exactly.
         Plain SQL rather than the store's query: no embedding column sent back, no
-        SQLAlchemy layers, and one statement whatever the scope holds. The inner query is
-        the shape pgvector's index serves; the outer sort restores exact order, which the
-        iterative scan (relaxed_order) may not keep. Never prepared: a generic plan made
-        for one scope's size would serve scopes of every other size.
+        SQLAlchemy layers. The outer sort restores exact order, which the iterative HNSW
+        scan (relaxed_order) may not keep. Never prepared: a plan is made for each scope.
         """
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                f"""
-                SELECT {PASSAGE_COLUMNS}, 1 - c.distance
-                FROM (
-                    SELECT *, embedding <=> %(vector)s::vector AS distance
-                    FROM {TABLE}
-                    WHERE scope = %(scope)s AND ready
-                    ORDER BY distance
-                    LIMIT %(limit)s
-                ) c JOIN documents d ON d.id = c.document_id
-                ORDER BY c.distance
-                """,
+                (EXACT_SEARCH_SQL if is_exact else HNSW_SEARCH_SQL).format(
+                    table=TABLE, columns=PASSAGE_COLUMNS
+                ),
                 {"vector": _vector_literal(vector), "scope": scope, "limit": limit},
                 prepare=False,
             )

@@ -9,6 +9,11 @@ enters the graph once, when its document becomes ready, not once when written an
 when the flag flips (the flip writes a new row version, which every index receives).
 HNSW scans keep more candidates (ef_search), for recall@10 above 0.95 on real text.
 
+Vectors are kept in the row (storage PLAIN): pgvector's type defaults to EXTERNAL, and a
+chunk row (vector, text, tsvector: about 3.3 kB) is over the 2 kB TOAST threshold, so each
+vector lived out of line and reading one cost three buffer reads (an exact scan of 3,000
+chunks: 15 ms, 4 ms in the row). The large tsvector is compressed instead.
+
 Revision ID: 0008
 Revises: 0007
 """
@@ -28,9 +33,11 @@ EF_SEARCH = 100
 
 def upgrade() -> None:
     op.execute("ALTER TABLE knowledge_chunks ADD COLUMN ready boolean NOT NULL DEFAULT false")
+    op.execute("ALTER TABLE knowledge_chunks ALTER COLUMN embedding SET STORAGE PLAIN")
+    # Rewrites every row: the flag, and each vector moved back into its row.
     op.execute(
-        "UPDATE knowledge_chunks c SET ready = true FROM documents d "
-        "WHERE d.id = c.document_id AND d.status = 'ready'"
+        "UPDATE knowledge_chunks c SET ready = (d.status = 'ready'), "
+        "embedding = c.embedding::real[]::vector FROM documents d WHERE d.id = c.document_id"
     )
     op.execute(
         """
@@ -96,4 +103,5 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION documents_status_to_chunks()")
     op.execute("DROP TRIGGER knowledge_chunks_ready_on_insert ON knowledge_chunks")
     op.execute("DROP FUNCTION knowledge_chunks_ready_on_insert()")
+    op.execute("ALTER TABLE knowledge_chunks ALTER COLUMN embedding SET STORAGE EXTERNAL")
     op.execute("ALTER TABLE knowledge_chunks DROP COLUMN ready")

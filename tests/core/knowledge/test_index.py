@@ -94,3 +94,20 @@ async def test_a_common_word_ranks_a_bounded_set_and_keeps_chunks_with_every_wor
     assert len(hits) == 10
     both = await deps.knowledge.index._keyword_search(SCOPE, "harbour lighthouse", limit=3)
     assert both[0].chunk_id == ids[-1]
+
+
+async def test_vectors_stay_in_the_row_after_a_rebuild(deps: CoreDeps) -> None:
+    """Out-of-line (TOASTed) vectors made an exact scan several times slower."""
+
+    async def storage() -> str:
+        async with deps.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT attstorage FROM pg_attribute "
+                "WHERE attrelid = 'knowledge_chunks'::regclass AND attname = 'embedding'"
+            )
+            row = await cur.fetchone()
+        return str(row[0]) if row else ""
+
+    assert await storage() == "p"
+    await deps.knowledge.index.rebuild(DIMENSIONS)
+    assert await storage() == "p"
