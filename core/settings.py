@@ -129,6 +129,32 @@ class Settings(BaseSettings):
     media_max_seconds: int = Field(default=3 * 3600, ge=1)
     media_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1024)
 
+    # Agent mode (/agent): the model plans with tools (see README, "Agent mode")
+    agent_mode_default: bool = False
+    agent_tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "documents",
+            "calculator",
+            "datetime",
+            "web_search",
+            "wikipedia",
+            "fetch_page",
+            "youtube_transcript",
+        ]
+    )
+    agent_max_steps: int = Field(default=6, ge=1, le=50)
+    agent_tool_timeout_seconds: float = Field(default=20.0, gt=0)
+    agent_timeout_seconds: float = Field(default=120.0, gt=0)
+    agent_tool_output_chars: int = Field(default=4000, ge=200)
+    default_timezone: str = "UTC"
+    tavily_api_key: SecretStr | None = None
+    # LangSmith tracing: read by langsmith from the environment, exported at start-up so
+    # a value in `.env` works too.
+    langsmith_tracing: bool = False
+    langsmith_api_key: SecretStr | None = None
+    langsmith_project: str = ""
+    langsmith_endpoint: str = ""
+
     # Memory
     memory_token_budget: int = Field(default=1500, ge=100)
     memory_strategy: MemoryStrategy = MemoryStrategy.SUMMARY
@@ -171,8 +197,26 @@ class Settings(BaseSettings):
         }
 
     _split = field_validator(
-        "llm_models", "admin_ids", "discord_guild_ids", "url_allowed_hosts", mode="before"
+        "llm_models",
+        "admin_ids",
+        "discord_guild_ids",
+        "url_allowed_hosts",
+        "agent_tools",
+        mode="before",
     )(_split_csv)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "expected an IANA time zone such as UTC or America/Sao_Paulo"
+            ) from None
+        return value
 
     @field_validator("default_locale")
     @classmethod
