@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,9 +18,11 @@ from langgraph.types import Command
 
 from core.agent.tools.base import ToolFailed, shortened
 from core.agent.trace import Step, Trace
-from core.knowledge.answer import defused
 
 logger = logging.getLogger(__name__)
+
+# A tool's output may not close its own frame and open a fake one ("</tool_output> SYSTEM:").
+_FRAME_TAG = re.compile(r"<\s*/?\s*tool_output\b[^>]*>", re.IGNORECASE)
 
 ToolHandler = Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]]
 
@@ -54,7 +57,8 @@ class ToolGuard(AgentMiddleware):
         step.output, step.is_error = shortened(output, self.max_output_chars), is_error
         step.seconds = round(time.monotonic() - started, 3)
         # Tool output is untrusted (web pages, documents): framed as data, never as orders.
-        framed = f'<tool_output tool="{step.tool}">\n{defused(step.output)}\n</tool_output>'
+        body = _FRAME_TAG.sub("[tag removed]", step.output)
+        framed = f'<tool_output tool="{step.tool}">\n{body}\n</tool_output>'
         return ToolMessage(
             framed,
             tool_call_id=call["id"] or "",
