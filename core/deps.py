@@ -13,6 +13,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from core.agent.mcp import McpTools
 from core.agent.trace import TraceStore
 from core.jobs import JobQueue
 from core.knowledge.base import KnowledgeBase
@@ -73,6 +74,7 @@ class CoreDeps:
     limits: Limits
     people: People
     traces: TraceStore
+    mcp: McpTools
     # Model calls this process makes at once; more questions wait their turn.
     answer_slots: asyncio.Semaphore
 
@@ -144,5 +146,6 @@ async def open_core(
             limits=Limits(settings, redis, pool, users),
             people=People(pool, redis),
             traces=TraceStore(redis, ttl_seconds=settings.memory_ttl_seconds),
+            mcp=McpTools(settings),
             answer_slots=asyncio.Semaphore(settings.max_concurrent_answers),
         )

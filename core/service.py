@@ -282,7 +282,12 @@ class ChatService:
         knowledge = deps.knowledge
         context = ToolContext(deps.settings, incoming, locale, knowledge.retrieval, knowledge.media)
         return AgentTurn(
-            model, context, deps.traces, model_name=name, system_prompt=deps.settings.system_prompt
+            model,
+            context,
+            deps.traces,
+            deps.mcp,
+            model_name=name,
+            system_prompt=deps.settings.system_prompt,
         )
 
     def _stream(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     agent_tool_output_chars: int = Field(default=4000, ge=200)
     default_timezone: str = "UTC"
     tavily_api_key: SecretStr | None = None
+    # MCP servers as JSON, in langchain-mcp-adapters' connection format, e.g.
+    # {"files": {"transport": "stdio", "command": "mcp-files", "args": []}}, and the
+    # tools enabled from them as `server_tool`: every MCP tool is off until named.
+    mcp_servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    mcp_tools: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # LangSmith tracing: read by langsmith from the environment, exported at start-up so
     # a value in `.env` works too.
     langsmith_tracing: bool = False
@@ -202,6 +207,7 @@ class Settings(BaseSettings):
         "discord_guild_ids",
         "url_allowed_hosts",
         "agent_tools",
+        "mcp_tools",
         mode="before",
     )(_split_csv)
 
@@ -242,6 +248,18 @@ class Settings(BaseSettings):
         if self.llm_provider is Provider.OPENAI_COMPATIBLE and not self.llm_base_url:
             raise ValueError("LLM_BASE_URL is required when LLM_PROVIDER=openai_compatible")
         return self
+
+    def tracing_environment(self) -> dict[str, str]:
+        """LangSmith's variables as langsmith reads them from the process environment."""
+        values = {
+            "LANGSMITH_TRACING": "true" if self.langsmith_tracing else "",
+            "LANGSMITH_API_KEY": (
+                self.langsmith_api_key.get_secret_value() if self.langsmith_api_key else ""
+            ),
+            "LANGSMITH_PROJECT": self.langsmith_project,
+            "LANGSMITH_ENDPOINT": self.langsmith_endpoint,
+        }
+        return {key: value for key, value in values.items() if value}
 
     def model_choices(self) -> list[str]:
         """The models a user may switch between with /model, the default first."""

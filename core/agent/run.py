@@ -22,6 +22,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, Human
 from langchain_core.runnables import RunnableConfig
 
 from core.agent.guard import ToolGuard
+from core.agent.mcp import McpTools
 from core.agent.tools import build_tools
 from core.agent.tools.base import ToolContext
 from core.agent.trace import Trace, TraceStore
@@ -70,6 +71,7 @@ class AgentTurn:
         model: BaseChatModel,
         context: ToolContext,
         traces: TraceStore,
+        mcp: McpTools,
         *,
         model_name: str,
         system_prompt: str,
@@ -77,6 +79,7 @@ class AgentTurn:
         self.model = model
         self.context = context
         self.traces = traces
+        self.mcp = mcp
         self.system_prompt = system_prompt
         self.trace = Trace(question=context.incoming.text, model=model_name)
 
@@ -110,7 +113,7 @@ class AgentTurn:
 
     async def _run(self, conversation: Conversation) -> AsyncIterator[str | Notice]:
         settings = self.context.settings
-        tools = build_tools(settings.agent_tools, self.context)
+        tools = build_tools(settings.agent_tools, self.context) + await self.mcp.enabled()
         guard = ToolGuard(
             self.trace,
             timeout_seconds=settings.agent_tool_timeout_seconds,

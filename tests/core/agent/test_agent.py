@@ -4,12 +4,15 @@ the model boundary: which tool runs, with what, and what the answer makes of it.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 from langchain_core.messages import AIMessage, ToolMessage
 
+from core.agent.mcp import McpTools
 from core.deps import CoreDeps
 from core.service import ChatService
 from core.settings import Settings
@@ -18,6 +21,8 @@ from tests import knowledge_fixtures as files
 from tests.core.knowledge.test_knowledge_base import upload
 from tests.factories import collect, private, reply_text, run_jobs, streamed
 from tests.fakes import ScriptedToolModel, calls_tool
+
+MCP_SERVER = Path(__file__).with_name("mcp_server.py")
 
 
 @pytest.fixture
@@ -282,3 +287,36 @@ async def test_a_page_is_fetched_through_the_ssrf_guard_within_its_time(
     assert len(page.text) < 300 + 80
     assert slow.status == "error" and "fetch_page took longer than 0.5 s" in slow.text
     assert reply_text(events) == "Read it."
+
+
+async def test_mcp_tools_are_off_until_named(
+    service: ChatService, deps: CoreDeps, chat_model: ScriptedToolModel
+) -> None:
+    server = {"transport": "stdio", "command": sys.executable, "args": [str(MCP_SERVER)]}
+    deps.settings = deps.settings.model_copy(
+        update={"mcp_servers": {"demo": server}, "mcp_tools": ["demo_add"], "agent_tools": []}
+    )
+    deps.mcp = McpTools(deps.settings)
+    chat_model.script = [calls_tool("demo_add", a=2, b=3), AIMessage("Five.")]
+    events = await collect(service.handle(private("ana", "2 + 3 with MCP")))
+
+    assert chat_model.bound == ["demo_add"]  # demo_shout is offered but not named
+    assert "🔧 using demo_add 2" in [e.text for e in events if isinstance(e, Notice)]
+    [observation] = tool_results(chat_model)
+    assert observation.status == "success" and "\n5\n" in observation.text
+    assert reply_text(events) == "Five."
+
+
+async def test_forget_all_removes_the_trace_and_the_choice(
+    service: ChatService, chat_model: ScriptedToolModel
+) -> None:
+    chat_model.script = [AIMessage("Hello.")]
+    await collect(service.handle(private("ana", command="agent", args="off")))
+    await collect(service.handle(private("ana", command="agent", args="on")))
+    await collect(service.handle(private("ana", "hi")))
+    assert "Steps of my last agent answer to “hi”" in reply_text(
+        await collect(service.handle(private("ana", command="trace")))
+    )
+    await collect(service.handle(private("ana", command="forget", args="all yes")))
+    shown = reply_text(await collect(service.handle(private("ana", command="trace"))))
+    assert shown.startswith("No agent answer here yet")
