@@ -842,8 +842,9 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "(/trace mostra o que tentei).",
     },
     "trace_empty": {
-        "en": "No agent answer here yet: turn agent mode on with /agent on, then ask.",
-        "pt-BR": "Ainda não há resposta do modo agente aqui: ligue com /agent on e pergunte.",
+        "en": "No agent answer here yet: agent mode needs /agent on and a model that calls tools.",
+        "pt-BR": "Ainda não há resposta do modo agente aqui: ele precisa de /agent on e de um "
+        "modelo que chame ferramentas.",
     },
     "trace_header": {
         "en": "Steps of my last agent answer to “{question}” ({model}):",

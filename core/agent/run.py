@@ -28,6 +28,7 @@ from core.agent.tools.base import ToolContext
 from core.agent.trace import Trace, TraceStore
 from core.errors import ReasonedError
 from core.i18n import has_text, t
+from core.knowledge.index import Passage
 from core.memory import Conversation
 from core.types import Notice
 
@@ -84,7 +85,7 @@ class AgentTurn:
         self.trace = Trace(question=context.incoming.text, model=model_name)
 
     @property
-    def passages(self) -> list[Any]:
+    def passages(self) -> list[Passage]:
         return self.context.passages
 
     async def stream(self, conversation: Conversation) -> AsyncIterator[str | Notice]:
