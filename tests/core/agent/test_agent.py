@@ -171,23 +171,31 @@ async def test_the_answer_deadline_gives_up_with_a_clear_reply(
 
 
 async def test_a_failing_tool_is_an_observation_not_a_crash(
-    service: ChatService, chat_model: ScriptedToolModel
+    service: ChatService, deps: CoreDeps, chat_model: ScriptedToolModel
 ) -> None:
+    tools = ["calculator", "fetch_page", "youtube_transcript", "no_such"]  # no_such: unknown
+    deps.settings = deps.settings.model_copy(update={"agent_tools": tools, "agent_max_steps": 6})
     chat_model.script = [
         calls_tool("calculator", expression="1 / 0"),
         calls_tool("calculator", expression="__import__('os').system('id')"),
         calls_tool("fetch_page", url="http://127.0.0.1:9/secret"),
+        calls_tool("youtube_transcript", url="https://example.com/"),
+        calls_tool("no_such", x=1),
         AIMessage("I could not compute that."),
     ]
     events = await collect(service.handle(private("ana", "Divide by zero")))
-    zero, injected, refused = tool_results(chat_model)
+    assert chat_model.bound == ["calculator", "fetch_page", "youtube_transcript"]
+    zero, injected, refused, not_media, unknown = tool_results(chat_model)
     assert zero.status == "error" and "Error: division by zero" in zero.text
     assert injected.status == "error" and "not allowed in a calculation" in injected.text
     # A loopback address reads like a site that does not answer.
     assert refused.status == "error" and "could not fetch the page: unreachable" in refused.text
+    assert not_media.status == "error" and "not a YouTube or media link" in not_media.text
+    # A tool the model made up is an error it reads, like any other.
+    assert unknown.status == "error" and "no_such is not a valid tool" in unknown.text
     assert reply_text(events) == "I could not compute that."
     shown = reply_text(await collect(service.handle(private("ana", command="trace"))))
-    assert shown.count("⚠️") == 3
+    assert shown.count("⚠️") == 5
 
 
 async def test_injected_text_in_a_tool_result_runs_no_tool_by_itself(
