@@ -17,16 +17,14 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, TypeVar
 
-import docx
-from docx.table import Table
-from docx.text.paragraph import Paragraph
-
 from core.errors import ReasonedError
 from core.i18n import detect_language
 
-# pypdf and trafilatura are imported where first used: a bot that is never sent a PDF or
-# a web page does not carry them (BENCHMARKS.md: memory footprint).
+# pypdf, python-docx and trafilatura are imported where first used: a bot that is never
+# sent a document does not carry them (BENCHMARKS.md: memory footprint).
 if TYPE_CHECKING:
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
     from pypdf import PdfReader
 
 logger = logging.getLogger(__name__)
@@ -429,6 +427,9 @@ class _SectionBuilder:
 
 def _read_docx(data: bytes, limits: _Limits) -> _Parsed:
     """Paragraphs and tables in reading order, split at Heading styles."""
+    import docx
+    from docx.table import Table
+
     _check_unzipped_size(data, limits.max_text_chars)
     document = docx.Document(io.BytesIO(data))
     builder = _SectionBuilder(joiner="\n\n")
