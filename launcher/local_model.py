@@ -60,6 +60,7 @@ def serve_forever(settings: Settings, port: int) -> None:
     params.n_predict = settings.llm_max_output_tokens
     params.sampling.penalty_repeat = REPEAT_PENALTY
     params.sampling.penalty_last_n = REPEAT_PENALTY_WINDOW_TOKENS
+    params.warmup = False
     server = Server(params)
     logger.info("local model listening on %s", server.listening_address)
     stop = False
