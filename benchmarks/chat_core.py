@@ -38,7 +38,7 @@ from benchmarks.common import (
 from bots.delivery import deliver_events
 from core.deps import ModelRegistry
 from core.service import ChatService
-from core.settings import Settings
+from core.settings import Provider, Settings
 from core.types import ChatRef, Identity, Incoming, Platform
 from launcher.frontends import core_and_jobs
 
@@ -177,7 +177,9 @@ class RawPath:
         await self.redis.set(f"{key}:delivered:{serial}", 1, nx=True, ex=60)  # redelivery
         await self.redis.eval("return 0", 0)  # the rate limit's token bucket script
         async with self.redis.pipeline(transaction=True) as pipe:  # memory read
-            pipe.lrange(f"{key}:turns", 0, -1).get(f"{key}:summary").llen(f"{key}:pending")
+            pipe.lrange(f"{key}:turns", 0, -1)
+            pipe.get(f"{key}:summary")
+            pipe.llen(f"{key}:pending")
             await pipe.execute()
         async with self.redis.pipeline(transaction=True) as pipe:  # memory write
             await pipe.watch(f"{key}:turns")
@@ -234,7 +236,7 @@ def settings_for(database_url: str, redis_url: str) -> Settings:
         _env_file=None,
         database_url=database_url,
         redis_url=redis_url,
-        llm_provider="openai_compatible",
+        llm_provider=Provider.OPENAI_COMPATIBLE,
         llm_base_url="http://127.0.0.1:9/v1",
         rate_limit_per_minute=0,
         max_concurrent_answers=max(CONCURRENT_USERS),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessageChunk
+from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
@@ -55,7 +55,7 @@ def stream_answer(
     )
 
 
-async def text_of(chunks: AsyncIterator[BaseMessageChunk]) -> AsyncIterator[str]:
+async def text_of(chunks: AsyncIterator[BaseMessage]) -> AsyncIterator[str]:
     """The text of streamed message chunks.
 
     Does what `StrOutputParser` does, on the event loop: the parser's async stream sends
