@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
+from core.chat import text_of
 from core.knowledge.index import Passage
 from core.media.sources import timestamp_link, youtube_id
 from core.memory import Conversation
@@ -117,15 +117,17 @@ def stream_grounded_answer(
     not_found: str,
 ) -> AsyncIterator[str]:
     """Stream an answer to `question` drawn from `passages`."""
-    chain = RAG_PROMPT | model | StrOutputParser()
-    return chain.astream(
-        {
-            "system_prompt": system_prompt,
-            "not_found": not_found,
-            "passages": render_passages(passages),
-            "history": [turn.to_message() for turn in conversation.turns],
-            "question": question,
-        }
+    chain = RAG_PROMPT | model
+    return text_of(
+        chain.astream(
+            {
+                "system_prompt": system_prompt,
+                "not_found": not_found,
+                "passages": render_passages(passages),
+                "history": [turn.to_message() for turn in conversation.turns],
+                "question": question,
+            }
+        )
     )
 
 
