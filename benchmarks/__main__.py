@@ -24,6 +24,7 @@ MODULES = [
     "benchmarks.ingestion",
     "benchmarks.embeddings",
     "benchmarks.retrieval",
+    "benchmarks.retrieval_scale",
     "benchmarks.transcription",
     "benchmarks.footprint",
     "benchmarks.startup",

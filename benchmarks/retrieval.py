@@ -38,7 +38,7 @@ from core.knowledge.embeddings import (
     embeddings_model_name,
     token_counter,
 )
-from core.knowledge.index import ChunkIndex
+from core.knowledge.index import EXACT_SEARCH_MAX_CHUNKS, ChunkIndex
 from core.knowledge.loaders import extract
 from core.knowledge.splitting import split_document
 from core.settings import Settings
@@ -385,16 +385,12 @@ async def search_texts(index: ChunkIndex, mode: str, scope: str, question: str) 
     """Top passages' texts for one search mode."""
     if mode == "hybrid":
         return [p.text for p in await index.search(scope, question, k=TOP_K)]
-    ids: list[str]
     if mode == "vector":
         vector = await index.embeddings.aembed_query(question)
-        found = await index._store.asimilarity_search_with_score_by_vector(
-            vector, k=TOP_K, filter={"scope": {"$eq": scope}}
-        )
-        return [doc.page_content for doc, _distance in found]
-    rows = await index._keyword_search(scope, question, limit=TOP_K)
-    ids = [row["id"] for row in rows]
-    return [chunk["content"] for chunk in (await index._chunks(ids)).values()]
+        exact = await index._ready_chunks(scope) <= EXACT_SEARCH_MAX_CHUNKS
+        found = await index._dense_search(scope, vector, limit=TOP_K, is_exact=exact)
+        return [p.text for p in found]
+    return [p.text for p in await index._keyword_search(scope, question, limit=TOP_K)]
 
 
 MODES = ("vector", "keyword", "hybrid")

@@ -1,17 +1,20 @@
-"""Chunks in pgvector through langchain-postgres, searched two ways and fused.
+"""Chunks in pgvector, written through langchain-postgres, searched two ways and fused.
 
-Vector search goes through `PGVectorStore` (HNSW, cosine); full-text search is SQL on the
-generated `tsv` column (English and Portuguese stems; stop words of either language
-dropped from the question, the remaining terms OR-ed so a question need not contain every
-word); the two rankings are fused with langchain-postgres' reciprocal rank
-fusion. Every query is filtered by scope in SQL and sees only documents marked ready.
+Chunks are written through `PGVectorStore`; searches are plain SQL on the pool (BENCHMARKS.md:
+the store's query cost more than the search itself). Vector search uses the HNSW index
+(cosine); full-text search the generated `tsv` column (English and Portuguese stems; stop
+words of either language dropped from the question, the remaining terms OR-ed so a question
+need not contain every word, the ranked set bounded); the two rankings are fused with
+langchain-postgres' reciprocal rank fusion. Every query is filtered by scope in SQL and
+sees only chunks flagged ready, which triggers keep equal to their document's status.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypedDict, cast
 
 from langchain_core.embeddings import Embeddings
@@ -32,6 +35,79 @@ METADATA_COLUMNS = ["scope", "document_id", "page", "section", "position", "star
 # (benchmarks.retrieval: Portuguese paraphrases hit@5 0.75 with 4, 0.83 with 1).
 CANDIDATES_PER_RESULT = 1
 RRF_K = 60
+# Full-text matches ranked per query, at most, in each of two tiers (every word, any
+# word): ranking a common word's thousands of matches dominated p99 at 100k chunks.
+KEYWORD_CANDIDATES = 100
+PASSAGE_COLUMNS = (
+    "c.id::text, c.document_id, d.title, d.file_name, d.source_url, "
+    "c.page, c.section, c.position, c.start_seconds, c.content"
+)
+
+
+# Scopes with at most this many ready chunks are searched exactly (about 1.3 ms a thousand).
+EXACT_SEARCH_MAX_CHUNKS = 5000
+# The inner query is the shape pgvector's HNSW index serves.
+HNSW_SEARCH_SQL = """
+    SELECT {columns}, 1 - c.distance
+    FROM (
+        SELECT *, embedding <=> %(vector)s::vector AS distance FROM {table}
+        WHERE scope = %(scope)s AND ready
+        ORDER BY distance LIMIT %(limit)s
+    ) c JOIN documents d ON d.id = c.document_id
+    ORDER BY c.distance
+"""
+# Materialised, so every chunk of the scope is measured: the index cannot be used.
+EXACT_SEARCH_SQL = """
+    WITH measured AS MATERIALIZED (
+        SELECT id, embedding <=> %(vector)s::vector AS distance FROM {table}
+        WHERE scope = %(scope)s AND ready
+    ), nearest AS (
+        SELECT * FROM measured ORDER BY distance LIMIT %(limit)s
+    )
+    SELECT {columns}, 1 - nearest.distance
+    FROM nearest JOIN {table} c ON c.id = nearest.id JOIN documents d ON d.id = c.document_id
+    ORDER BY nearest.distance
+"""
+# The question's words as two tsqueries: any word (English or Portuguese stem), every word.
+QUERY_TERMS_SQL = """
+    WITH words AS (
+        SELECT unnest(tsvector_to_array(to_tsvector('simple', %(q)s))) AS word
+    ), stems AS (
+        SELECT ts_lexize('english_stem', word) AS en, ts_lexize('portuguese_stem', word) AS pt
+        FROM words
+    ), terms AS (
+        -- A stop word in either language carries no meaning in the other.
+        SELECT DISTINCT en[1] AS en, pt[1] AS pt FROM stems
+        WHERE cardinality(en) > 0 AND cardinality(pt) > 0
+    ), lexemes AS (
+        SELECT en AS lexeme FROM terms UNION SELECT pt FROM terms
+    )
+    SELECT (SELECT count(*) FROM terms),
+        (SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), ''))
+         FROM lexemes)::text,
+        (SELECT to_tsquery('simple', coalesce(string_agg(
+            '(' || quote_literal(en) || ' | ' || quote_literal(pt) || ')', ' & '), ''))
+         FROM terms)::text
+"""
+KEYWORD_EVERY_TIER_SQL = """
+    (SELECT id, ts_rank_cd(tsv, %(any)s::tsquery) AS rank FROM {table}
+     WHERE scope = %(scope)s AND ready AND tsv @@ %(every)s::tsquery
+     LIMIT %(candidates)s)
+    UNION
+"""
+KEYWORD_SEARCH_SQL = """
+    WITH matches AS (
+        {every_tier}
+        (SELECT id, ts_rank_cd(tsv, %(any)s::tsquery) AS rank FROM {table}
+         WHERE scope = %(scope)s AND ready AND tsv @@ %(any)s::tsquery
+         LIMIT %(candidates)s)
+    ), best AS (
+        SELECT * FROM matches ORDER BY rank DESC LIMIT %(limit)s
+    )
+    SELECT {columns}, best.rank
+    FROM best JOIN {table} c ON c.id = best.id JOIN documents d ON d.id = c.document_id
+    ORDER BY best.rank DESC
+"""
 
 
 class EmbeddingModelChanged(ReasonedError):
@@ -51,15 +127,6 @@ class RankedRow(TypedDict):
 
     id: str
     distance: float
-
-
-@dataclass(frozen=True)
-class ReadyDocument:
-    """What a citation needs of a ready document."""
-
-    title: str
-    file_name: str
-    source_url: str | None
 
 
 @dataclass(frozen=True)
@@ -189,9 +256,11 @@ class ChunkIndex:
             await conn.execute(
                 f"ALTER TABLE {TABLE} ALTER COLUMN embedding TYPE vector({int(dimensions)})"
             )
+            # A new type brings its default storage back (migration 0008 says why not that).
+            await conn.execute(f"ALTER TABLE {TABLE} ALTER COLUMN embedding SET STORAGE PLAIN")
             await conn.execute(
                 f"CREATE INDEX knowledge_chunks_embedding_idx ON {TABLE} "
-                "USING hnsw (embedding vector_cosine_ops)"
+                "USING hnsw (embedding vector_cosine_ops) WHERE ready"
             )
             await conn.execute(
                 "UPDATE knowledge_settings SET embedding_model = %s, dimensions = %s",
@@ -209,19 +278,21 @@ class ChunkIndex:
 
     async def search(self, scope: str, query: str, *, k: int) -> list[Passage]:
         """The k best passages for `query` among the ready documents of `scope`."""
-        ready = await self._ready_documents(scope)
-        if not ready or not query.strip():
+        if not query.strip():
             return []
-        await self._refuse_another_model()
+        chunks = await self._ready_chunks(scope)
+        if not chunks:
+            return []
         candidates = k * CANDIDATES_PER_RESULT
-        vector = await self.embeddings.aembed_query(query)
-        dense = await self._store.asimilarity_search_with_score_by_vector(
-            vector,
-            k=candidates,
-            filter={"scope": {"$eq": scope}, "document_id": {"$in": list(ready)}},
+        # Full text needs no vector: it runs on a connection of its own meanwhile.
+        keyword, dense = await asyncio.gather(
+            self._keyword_search(scope, query, limit=candidates),
+            self._embed_and_search(
+                scope, query, limit=candidates, is_exact=chunks <= EXACT_SEARCH_MAX_CHUNKS
+            ),
         )
-        dense_rows = [RankedRow(id=str(doc.id), distance=distance) for doc, distance in dense]
-        keyword_rows = await self._keyword_search(scope, query, limit=candidates)
+        dense_rows = [RankedRow(id=p.chunk_id, distance=1.0 - (p.similarity or 0.0)) for p in dense]
+        keyword_rows = [RankedRow(id=p.chunk_id, distance=p.keyword_rank or 0.0) for p in keyword]
         # The fusion only reads rows by key; plain dicts serve as its SQLAlchemy RowMappings.
         fused = reciprocal_rank_fusion(
             cast("Sequence[RowMapping]", dense_rows),
@@ -229,103 +300,121 @@ class ChunkIndex:
             rrf_k=RRF_K,
             fetch_top_k=k,
         )
-        similarity = {str(doc.id): 1.0 - distance for doc, distance in dense}
-        keyword_rank = {row["id"]: row["distance"] for row in keyword_rows}
-        scores = {str(row["id"]): row["distance"] for row in fused}
-        chunks = await self._chunks([str(row["id"]) for row in fused])
+        similarity = {p.chunk_id: p.similarity for p in dense}
+        keyword_rank = {p.chunk_id: p.keyword_rank for p in keyword}
+        found = {p.chunk_id: p for p in (*keyword, *dense)}
         return [
-            Passage(
-                chunk_id=chunk_id,
-                document_id=chunk["document_id"],
-                title=ready[chunk["document_id"]].title,
-                file_name=ready[chunk["document_id"]].file_name,
-                source_url=ready[chunk["document_id"]].source_url,
-                page=chunk["page"],
-                section=chunk["section"],
-                position=chunk["position"],
-                start_seconds=chunk["start_seconds"],
-                text=chunk["content"],
-                similarity=similarity.get(chunk_id),
-                keyword_rank=keyword_rank.get(chunk_id),
-                score=scores[chunk_id],
+            replace(
+                found[str(row["id"])],
+                similarity=similarity.get(str(row["id"])),
+                keyword_rank=keyword_rank.get(str(row["id"])),
+                score=row["distance"],
             )
-            for chunk_id, chunk in chunks.items()
-            if chunk["document_id"] in ready
+            for row in fused
         ]
 
-    async def _refuse_another_model(self) -> None:
-        """Vectors of two models may share a dimension yet not a space: never compare them."""
+    async def _ready_chunks(self, scope: str) -> int:
+        """The scope's ready chunks, counted up to one past EXACT_SEARCH_MAX_CHUNKS; refuses
+        vectors of another model. One round trip; an empty scope skips embedding its question.
+        """
         async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT embedding_model FROM knowledge_settings")
+            cur = await conn.execute(
+                "SELECT (SELECT embedding_model FROM knowledge_settings), "
+                f"(SELECT count(*) FROM (SELECT FROM {TABLE} WHERE scope = %s AND ready "
+                "LIMIT %s) AS counted)",
+                (scope, EXACT_SEARCH_MAX_CHUNKS + 1),
+            )
             row = await cur.fetchone()
-        recorded = row[0] if row else None
+        recorded, chunks = row if row else (None, 0)
         if recorded is not None and recorded != self.model_name:
             raise EmbeddingModelChanged(recorded, self.model_name)
+        return int(chunks)
 
-    async def _ready_documents(self, scope: str) -> dict[str, ReadyDocument]:
+    async def _embed_and_search(
+        self, scope: str, query: str, *, limit: int, is_exact: bool
+    ) -> list[Passage]:
+        vector = await self.embeddings.aembed_query(query)
+        return await self._dense_search(scope, vector, limit=limit, is_exact=is_exact)
+
+    async def _dense_search(
+        self, scope: str, vector: Sequence[float], *, limit: int, is_exact: bool
+    ) -> list[Passage]:
+        """Nearest ready chunks of the scope by cosine distance: exact, or through HNSW.
+
+        A small scope in a large table is a needle for HNSW: the graph walk meets mostly
+        other scopes' chunks and missed a third of the true neighbours at 100k chunks
+        (BENCHMARKS.md), so scopes up to EXACT_SEARCH_MAX_CHUNKS are scanned exactly.
+        Plain SQL rather than the store's query: no embedding column sent back, no
+        SQLAlchemy layers. The outer sort restores exact order, which the iterative HNSW
+        scan (relaxed_order) may not keep. Never prepared: a plan is made for each scope.
+        """
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT id, title, file_name, source_url FROM documents "
-                "WHERE scope = %s AND status = 'ready'",
-                (scope,),
+                (EXACT_SEARCH_SQL if is_exact else HNSW_SEARCH_SQL).format(
+                    table=TABLE, columns=PASSAGE_COLUMNS
+                ),
+                {"vector": _vector_literal(vector), "scope": scope, "limit": limit},
+                prepare=False,
             )
-            rows = await cur.fetchall()
-        return {row[0]: ReadyDocument(row[1], row[2], row[3]) for row in rows}
+            return [_passage(row, similarity=row[-1]) for row in await cur.fetchall()]
 
-    async def _keyword_search(self, scope: str, query: str, *, limit: int) -> list[RankedRow]:
-        """Full-text matches, any term counting, ranked by cover density."""
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                f"""
-                WITH words AS (
-                    SELECT unnest(tsvector_to_array(to_tsvector('simple', %(q)s))) AS word
-                ), stems AS (
-                    SELECT ts_lexize('english_stem', word) AS en,
-                           ts_lexize('portuguese_stem', word) AS pt
-                    FROM words
-                ), terms AS (
-                    -- A stop word in either language carries no meaning in the other.
-                    SELECT en[1] AS lexeme FROM stems
-                    WHERE cardinality(en) > 0 AND cardinality(pt) > 0
-                    UNION
-                    SELECT pt[1] FROM stems WHERE cardinality(en) > 0 AND cardinality(pt) > 0
-                ), q AS (
-                    SELECT to_tsquery('simple', coalesce(
-                        string_agg(quote_literal(lexeme), ' | '), '')) AS query
-                    FROM terms
-                )
-                SELECT c.id, ts_rank_cd(c.tsv, q.query) AS distance
-                FROM {TABLE} c JOIN documents d ON d.id = c.document_id, q
-                WHERE c.scope = %(scope)s AND d.status = 'ready'
-                  AND c.tsv @@ q.query
-                ORDER BY distance DESC
-                LIMIT %(limit)s
-                """,
-                {"q": query, "scope": scope, "limit": limit},
-            )
-            rows = await cur.fetchall()
-        return [RankedRow(id=str(row[0]), distance=float(row[1])) for row in rows]
+    async def _keyword_search(self, scope: str, query: str, *, limit: int) -> list[Passage]:
+        """Full-text matches, any term counting, ranked by cover density among a bounded set.
 
-    async def _chunks(self, chunk_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Chunk rows by id, in the order asked."""
-        if not chunk_ids:
-            return {}
+        Ranking reads every candidate's tsvector, so a common word (thousands of matching
+        chunks) used to cost hundreds of milliseconds. Only chunks holding every word and,
+        after them, chunks holding any word are ranked, KEYWORD_CANDIDATES of each at most;
+        below that many matches nothing changes. The terms come first, in a query of their
+        own, so the search is planned with them as constants: the planner then knows a
+        common word from a rare one (scan the scope, or the full-text index). Never
+        prepared, for the same reason.
+        """
         async with self._pool.connection() as conn:
+            cur = await conn.execute(QUERY_TERMS_SQL, {"q": query})
+            row = await cur.fetchone()
+            words, any_term, every_term = row if row else (0, "", "")
+            if not words:
+                return []
+            # One word: every-word and any-word matches are the same rows.
+            every_tier = "" if words == 1 else KEYWORD_EVERY_TIER_SQL.format(table=TABLE)
             cur = await conn.execute(
-                "SELECT id::text, document_id, page, section, position, content, start_seconds "
-                f"FROM {TABLE} "
-                "WHERE id = ANY(%s::uuid[])",
-                (chunk_ids,),
+                KEYWORD_SEARCH_SQL.format(
+                    table=TABLE, columns=PASSAGE_COLUMNS, every_tier=every_tier
+                ),
+                {
+                    "any": any_term,
+                    "every": every_term,
+                    "scope": scope,
+                    "limit": limit,
+                    "candidates": KEYWORD_CANDIDATES,
+                },
+                prepare=False,
             )
-            rows = {
-                row[0]: {
-                    "document_id": row[1],
-                    "page": row[2],
-                    "section": row[3],
-                    "position": row[4],
-                    "content": row[5],
-                    "start_seconds": row[6],
-                }
-                for row in await cur.fetchall()
-            }
-        return {chunk_id: rows[chunk_id] for chunk_id in chunk_ids if chunk_id in rows}
+            return [_passage(row, keyword_rank=row[-1]) for row in await cur.fetchall()]
+
+
+def _vector_literal(vector: Sequence[float]) -> str:
+    """pgvector's text form; psycopg needs no adapter for it."""
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+def _passage(
+    row: Sequence[Any], *, similarity: float | None = None, keyword_rank: float | None = None
+) -> Passage:
+    """A Passage from a row that starts with PASSAGE_COLUMNS; fused score filled in later."""
+    chunk_id, document_id, title, file_name, source_url, page, section, position = row[:8]
+    return Passage(
+        chunk_id=chunk_id,
+        document_id=document_id,
+        title=title,
+        file_name=file_name,
+        source_url=source_url,
+        page=page,
+        section=section,
+        position=position,
+        start_seconds=row[8],
+        text=row[9],
+        similarity=similarity,
+        keyword_rank=keyword_rank,
+        score=0.0,
+    )
