@@ -38,7 +38,7 @@ from core.knowledge.embeddings import (
     embeddings_model_name,
     token_counter,
 )
-from core.knowledge.index import EXACT_SEARCH_MAX_CHUNKS, ChunkIndex
+from core.knowledge.index import ChunkIndex, is_exact_better
 from core.knowledge.loaders import extract
 from core.knowledge.splitting import split_document
 from core.settings import Settings
@@ -387,7 +387,7 @@ async def search_texts(index: ChunkIndex, mode: str, scope: str, question: str) 
         return [p.text for p in await index.search(scope, question, k=TOP_K)]
     if mode == "vector":
         vector = await index.embeddings.aembed_query(question)
-        exact = await index._ready_chunks(scope) <= EXACT_SEARCH_MAX_CHUNKS
+        exact = is_exact_better(*await index._ready_chunks(scope))
         found = await index._dense_search(scope, vector, limit=TOP_K, is_exact=exact)
         return [p.text for p in found]
     return [p.text for p in await index._keyword_search(scope, question, limit=TOP_K)]

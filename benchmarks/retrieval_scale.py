@@ -10,8 +10,9 @@ opening words of held-out passages, embedded with the same model.
 Measured per size, each over the same questions, in one run:
 - exact: pgvector without the index (the ground truth for recall);
 - raw HNSW: the bare pgvector query (scope and ready flag, ids only), the floor;
-- vector: the bot's dense search (scope, ready flag, passage columns), exact for a scope
-  of up to EXACT_SEARCH_MAX_CHUNKS chunks; "HNSW forced" is the same through the index;
+- vector: the bot's dense search (scope, ready flag, passage columns), exact for a small
+  scope that is a small share of the table (`is_exact_better`); "HNSW forced" goes
+  through the index whatever the scope;
 - keyword: the bot's full-text search, for the questions and for common single words;
 - hybrid: `ChunkIndex.search`, what the bot runs (query vectors looked up, not computed,
   so model time stays out; the embedding benchmarks measure it).
@@ -46,7 +47,7 @@ from psycopg_pool import AsyncConnectionPool
 from benchmarks import scale_corpus
 from benchmarks.common import DATABASE_URL_ENV, FULL_ENV
 from benchmarks.machine import cpu_model
-from core.knowledge.index import EXACT_SEARCH_MAX_CHUNKS, ChunkIndex
+from core.knowledge.index import ChunkIndex, is_exact_better
 from core.settings import Settings
 from launcher.migrate import migrate
 from launcher.services import start_postgres
@@ -266,7 +267,7 @@ async def measure_size(
     # `+ 0` keeps the ordering off the index: an exact scan of the scope, then a sort.
     exact_ready_sql = (
         "SELECT c.id FROM knowledge_chunks c JOIN documents d ON d.id = c.document_id "
-        "WHERE c.scope = %s AND d.status = 'ready' "
+        "WHERE c.scope = %s AND c.ready AND d.status = 'ready' "
         "ORDER BY (c.embedding <=> %s::vector) + 0 LIMIT %s"
     )
     raw_sql = (
@@ -277,7 +278,7 @@ async def measure_size(
 
     # The index's two sides on their own (private: the bot only calls `search`).
     async def vector_only(q: str) -> list[str]:
-        exact = await index._ready_chunks(SCOPE) <= EXACT_SEARCH_MAX_CHUNKS
+        exact = is_exact_better(*await index._ready_chunks(SCOPE))
         found = await index._dense_search(SCOPE, vectors[q], limit=TOP_K, is_exact=exact)
         return [p.chunk_id for p in found]
 

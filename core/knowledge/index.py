@@ -44,8 +44,10 @@ PASSAGE_COLUMNS = (
 )
 
 
-# Scopes with at most this many ready chunks are searched exactly (about 1.3 ms a thousand).
+# Scopes with at most this many ready chunks, and under this share of the table, are
+# searched exactly (about 1.3 ms a thousand chunks); others through HNSW (BENCHMARKS.md).
 EXACT_SEARCH_MAX_CHUNKS = 5000
+HNSW_MIN_SHARE = 0.1
 # The inner query is the shape pgvector's HNSW index serves.
 HNSW_SEARCH_SQL = """
     SELECT {columns}, 1 - c.distance
@@ -280,7 +282,7 @@ class ChunkIndex:
         """The k best passages for `query` among the ready documents of `scope`."""
         if not query.strip():
             return []
-        chunks = await self._ready_chunks(scope)
+        chunks, table_chunks = await self._ready_chunks(scope)
         if not chunks:
             return []
         candidates = k * CANDIDATES_PER_RESULT
@@ -288,7 +290,7 @@ class ChunkIndex:
         keyword, dense = await asyncio.gather(
             self._keyword_search(scope, query, limit=candidates),
             self._embed_and_search(
-                scope, query, limit=candidates, is_exact=chunks <= EXACT_SEARCH_MAX_CHUNKS
+                scope, query, limit=candidates, is_exact=is_exact_better(chunks, table_chunks)
             ),
         )
         dense_rows = [RankedRow(id=p.chunk_id, distance=1.0 - (p.similarity or 0.0)) for p in dense]
@@ -313,22 +315,24 @@ class ChunkIndex:
             for row in fused
         ]
 
-    async def _ready_chunks(self, scope: str) -> int:
-        """The scope's ready chunks, counted up to one past EXACT_SEARCH_MAX_CHUNKS; refuses
-        vectors of another model. One round trip; an empty scope skips embedding its question.
+    async def _ready_chunks(self, scope: str) -> tuple[int, float]:
+        """The scope's ready chunks (counted up to one past EXACT_SEARCH_MAX_CHUNKS) and the
+        table's estimated size; refuses vectors of another model. One round trip; an empty
+        scope skips embedding its question.
         """
         async with self._pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT (SELECT embedding_model FROM knowledge_settings), "
                 f"(SELECT count(*) FROM (SELECT FROM {TABLE} WHERE scope = %s AND ready "
-                "LIMIT %s) AS counted)",
+                "LIMIT %s) AS counted), "
+                f"(SELECT reltuples FROM pg_class WHERE oid = '{TABLE}'::regclass)",
                 (scope, EXACT_SEARCH_MAX_CHUNKS + 1),
             )
             row = await cur.fetchone()
-        recorded, chunks = row if row else (None, 0)
+        recorded, chunks, table_chunks = row if row else (None, 0, -1.0)
         if recorded is not None and recorded != self.model_name:
             raise EmbeddingModelChanged(recorded, self.model_name)
-        return int(chunks)
+        return int(chunks), float(table_chunks)
 
     async def _embed_and_search(
         self, scope: str, query: str, *, limit: int, is_exact: bool
@@ -343,7 +347,7 @@ class ChunkIndex:
 
         A small scope in a large table is a needle for HNSW: the graph walk meets mostly
         other scopes' chunks and missed a third of the true neighbours at 100k chunks
-        (BENCHMARKS.md), so scopes up to EXACT_SEARCH_MAX_CHUNKS are scanned exactly.
+        (BENCHMARKS.md), so such scopes are scanned exactly (`is_exact_better`).
         Plain SQL rather than the store's query: no embedding column sent back, no
         SQLAlchemy layers. The outer sort restores exact order, which the iterative HNSW
         scan (relaxed_order) may not keep. Never prepared: a plan is made for each scope.
@@ -391,6 +395,16 @@ class ChunkIndex:
                 prepare=False,
             )
             return [_passage(row, keyword_rank=row[-1]) for row in await cur.fetchall()]
+
+
+def is_exact_better(chunks: int, table_chunks: float) -> bool:
+    """Exact search for a scope that is small and a small share of the table.
+
+    HNSW's recall with a filter falls with the scope's share of the table (0.99 at 30%,
+    0.68 at 3%); an exact scan's cost grows with the scope's size. `table_chunks` is the
+    planner's estimate, negative before the table was first analysed.
+    """
+    return chunks <= EXACT_SEARCH_MAX_CHUNKS and chunks < HNSW_MIN_SHARE * table_chunks
 
 
 def _vector_literal(vector: Sequence[float]) -> str:

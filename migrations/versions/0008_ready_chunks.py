@@ -76,6 +76,9 @@ def upgrade() -> None:
         "CREATE INDEX knowledge_chunks_embedding_idx ON knowledge_chunks "
         "USING hnsw (embedding vector_cosine_ops) WHERE ready"
     )
+    # Search counts a scope's ready chunks first: an index-only scan with this index.
+    op.execute("DROP INDEX knowledge_chunks_scope_idx")
+    op.execute("CREATE INDEX knowledge_chunks_scope_idx ON knowledge_chunks (scope) WHERE ready")
     op.execute(
         f"""
         DO $$ BEGIN
@@ -94,6 +97,8 @@ def downgrade() -> None:
         END $$
         """
     )
+    op.execute("DROP INDEX knowledge_chunks_scope_idx")
+    op.execute("CREATE INDEX knowledge_chunks_scope_idx ON knowledge_chunks (scope)")
     op.execute("DROP INDEX knowledge_chunks_embedding_idx")
     op.execute(
         "CREATE INDEX knowledge_chunks_embedding_idx ON knowledge_chunks "
