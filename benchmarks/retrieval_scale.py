@@ -45,6 +45,7 @@ from langchain_core.embeddings import Embeddings
 from psycopg_pool import AsyncConnectionPool
 
 from benchmarks import scale_corpus
+from benchmarks.common import DATABASE_URL_ENV, FULL_ENV
 from benchmarks.machine import cpu_model
 from core.knowledge.index import ChunkIndex, is_exact_better
 from core.settings import Settings
@@ -68,8 +69,6 @@ NOISE_RANGE = (0.012, 0.035)
 SEED = 11
 MODEL_NAME = "all-MiniLM-L6-v2-int8"
 RESULTS_PATH = Path(__file__).parent / "results" / "retrieval_scale.json"
-DATABASE_URL_ENV = "BENCH_DATABASE_URL"
-FULL_ENV = "BENCH_FULL"
 
 
 class LookedUpEmbeddings(Embeddings):

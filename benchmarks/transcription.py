@@ -1,4 +1,8 @@
-"""Offline Whisper base (CPU int8) on synthetic speech at 1 and 2 threads, against 1 thread.
+"""Offline Whisper base (CPU int8) on synthetic speech, with and without the VAD filter.
+
+Quick mode: the one-minute English clip at every core, VAD on (what the bot does) as the
+baseline against VAD off. Full mode (`BENCH_FULL=1`): every clip at 1 and 2 threads, VAD
+on and off, against 1 thread with VAD on.
 
 Run: `.venv/bin/python -m benchmarks.transcription`. Needs espeak-ng and ffmpeg. Prints a
 table and writes benchmarks/results/transcription.json.
@@ -20,12 +24,15 @@ from pathlib import Path
 import ctranslate2
 import faster_whisper
 
+from benchmarks.common import is_full
 from benchmarks.machine import cpu_model
 from core.media.transcription import Transcriber, offline_model_dir
 from tests.speech import Language, speak
 
-THREAD_COUNTS = (1, 2)
-BASELINE_THREADS = 1
+# (threads, VAD on); the first is the baseline.
+QUICK_CONFIGURATIONS = ((os.cpu_count() or 1, True), (os.cpu_count() or 1, False))
+FULL_CONFIGURATIONS = ((1, True), (2, True), (1, False), (2, False))
+QUICK_CLIPS = ("en-60s",)
 RESULTS_PATH = Path(__file__).parent / "results" / "transcription.json"
 
 # At 120 words per minute (tests/speech.py) the sentence lists below give these lengths.
@@ -65,6 +72,7 @@ class Row:
 
     clip: str
     threads: int
+    vad: bool
     audio_seconds: float
     load_seconds: float
     transcribe_seconds: float
@@ -99,11 +107,11 @@ def machine() -> dict[str, object]:
     }
 
 
-def load(cache_dir: Path, threads: int, warmup: Path) -> tuple[Transcriber, float]:
+def load(cache_dir: Path, threads: int, vad: bool, warmup: Path) -> tuple[Transcriber, float]:
     """A model loaded and run once; returns it with the load time (warm-up excluded)."""
     started = time.perf_counter()
     transcriber = Transcriber(
-        model="offline-base", device="cpu", cpu_threads=threads, cache_dir=cache_dir
+        model="offline-base", device="cpu", cpu_threads=threads, cache_dir=cache_dir, use_vad=vad
     )
     seconds = time.perf_counter() - started
     transcriber.transcribe(warmup, language="en")
@@ -127,22 +135,25 @@ def measure(
 
 
 def run(workdir: Path) -> list[Row]:
-    """Synthesise the clips once, then time every clip at every thread count."""
+    """Synthesise the clips once, then time every clip in every configuration."""
+    configurations = FULL_CONFIGURATIONS if is_full() else QUICK_CONFIGURATIONS
     offline_model_dir(workdir)
     warmup = speak(WARMUP_TEXT, "en", workdir / "warmup.wav")
     clips = [
         (name, language, speak(" ".join(text), language, workdir / f"{name}.wav"), " ".join(text))
         for name, language, text in CLIPS
+        if is_full() or name in QUICK_CLIPS
     ]
-    results: dict[int, list[tuple[str, float, float, float, float]]] = {}
-    for threads in THREAD_COUNTS:
-        transcriber, load_seconds = load(workdir, threads, warmup)
-        results[threads] = [measure(transcriber, load_seconds, *clip) for clip in clips]
-    baseline = {clip: seconds for clip, _, _, seconds, _ in results[BASELINE_THREADS]}
+    results: dict[tuple[int, bool], list[tuple[str, float, float, float, float]]] = {}
+    for threads, vad in configurations:
+        transcriber, load_seconds = load(workdir, threads, vad, warmup)
+        results[threads, vad] = [measure(transcriber, load_seconds, *clip) for clip in clips]
+    baseline = {clip: seconds for clip, _, _, seconds, _ in results[configurations[0]]}
     return [
         Row(
             clip,
             threads,
+            vad,
             audio,
             load_s,
             seconds,
@@ -150,7 +161,7 @@ def run(workdir: Path) -> list[Row]:
             percent,
             baseline[clip] / seconds,
         )
-        for threads, measured in results.items()
+        for (threads, vad), measured in results.items()
         for clip, audio, load_s, seconds, percent in measured
     ]
 
@@ -159,19 +170,20 @@ def print_report(info: dict[str, object], rows: list[Row]) -> None:
     """A plain-text table that pastes into a report as is."""
     print(f"CPU: {info['cpu']} ({info['cores']} cores, load {info['load_average_1min']} at start)")
     print(f"ctranslate2 {info['ctranslate2']}, faster-whisper {info['faster_whisper']}")
-    print(f"{info['model']}, beam 5, VAD on, language given\n")
+    print(f"{info['model']}, beam 5, language given\n")
     header = (
-        f"{'clip':<7} | {'threads':>7} | {'audio s':>7} | {'load s':>6} | {'transcribe s':>12} | "
-        f"{'RTF':>5} | {'words %':>7} | {'vs 1 thread':>11}"
+        f"{'clip':<7} | {'threads':>7} | {'VAD':>3} | {'audio s':>7} | {'load s':>6} | "
+        f"{'transcribe s':>12} | {'RTF':>5} | {'words %':>7} | {'vs first':>8}"
     )
     print(header)
     print(re.sub(r"[^|]", "-", header).replace("|", "+"))
     for row in rows:
         print(
-            f"{row.clip:<7} | {row.threads:>7} | {row.audio_seconds:>7.1f} | "
+            f"{row.clip:<7} | {row.threads:>7} | {'on' if row.vad else 'off':>3} | "
+            f"{row.audio_seconds:>7.1f} | "
             f"{row.load_seconds:>6.2f} | {row.transcribe_seconds:>12.2f} | "
             f"{row.real_time_factor:>5.2f} | {row.words_recognised_percent:>7.1f} | "
-            f"{row.speedup:>10.2f}x"
+            f"{row.speedup:>7.2f}x"
         )
 
 

@@ -71,6 +71,7 @@ DISCORD_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "en": "all, here, or a document name or id",
         "pt-BR": "all, here, ou nome ou id de documento",
     },
+    "agent.mode": {"en": "on or off", "pt-BR": "on ou off"},
     "access.who": {"en": "Identity, e.g. dc:123 or tg:456", "pt-BR": "Identidade, ex.: dc:123"},
 }
 _DESCRIPTIONS = {**COMMAND_DESCRIPTIONS, **DISCORD_DESCRIPTIONS}
@@ -259,6 +260,20 @@ async def stats(interaction: discord.Interaction) -> None:
     await _client(interaction).answer_command(interaction, Command("stats"))
 
 
+@app_commands.describe(mode=_describe("agent.mode"))
+@app_commands.choices(
+    mode=[app_commands.Choice(name="on", value="on"), app_commands.Choice(name="off", value="off")]
+)
+async def agent(interaction: discord.Interaction, mode: str | None = None) -> None:
+    """Shows or switches agent mode (tools) in this chat."""
+    await _client(interaction).answer_command(interaction, Command("agent", mode or ""))
+
+
+async def trace(interaction: discord.Interaction) -> None:
+    """Shows the steps behind the last agent answer."""
+    await _client(interaction).answer_command(interaction, Command("trace"))
+
+
 SLASH_COMMANDS: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
     "ask": ask,
     "start": start,
@@ -281,6 +296,8 @@ SLASH_COMMANDS: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
     "export": export,
     "jobs": jobs,
     "link": link,
+    "agent": agent,
+    "trace": trace,
 }
 # Who may see admin commands in a server's menu by default (server admins can widen it);
 # the core checks ADMIN_IDS whatever the menu shows.

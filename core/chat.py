@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
@@ -36,20 +37,33 @@ def stream_answer(
     model: BaseChatModel, *, system_prompt: str, conversation: Conversation, text: str
 ) -> AsyncIterator[str]:
     """Stream the answer to `text` given what is remembered of the conversation."""
-    chain = ANSWER_PROMPT | model | StrOutputParser()
+    chain = ANSWER_PROMPT | model
     summary_block = (
         f"\n\nSummary of the earlier conversation:\n{conversation.summary}"
         if conversation.summary
         else ""
     )
-    return chain.astream(
-        {
-            "system_prompt": system_prompt,
-            "summary_block": summary_block,
-            "history": [turn.to_message() for turn in conversation.turns],
-            "input": text,
-        }
+    return text_of(
+        chain.astream(
+            {
+                "system_prompt": system_prompt,
+                "summary_block": summary_block,
+                "history": [turn.to_message() for turn in conversation.turns],
+                "input": text,
+            }
+        )
     )
+
+
+async def text_of(chunks: AsyncIterator[BaseMessage]) -> AsyncIterator[str]:
+    """The text of streamed message chunks.
+
+    Does what `StrOutputParser` does, on the event loop: the parser's async stream sends
+    every chunk through the thread pool (BENCHMARKS.md: chat core overhead).
+    """
+    async for chunk in chunks:
+        if text := chunk.text:
+            yield text
 
 
 async def extend_summary(model: BaseChatModel, *, summary: str, turns: list[Turn]) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from core.agent.mode import is_agent_on, set_agent_mode
+from core.agent.trace import render_trace
 from core.deps import CoreDeps
 from core.errors import ReasonedError, explain
 from core.i18n import SUPPORTED_LOCALES, file_size, has_text, normalise_locale, t
@@ -413,6 +415,30 @@ async def sources(ctx: CommandContext) -> str:
     return "\n".join(lines + ["", t("sources_usage", ctx.locale, count=len(passages))])
 
 
+AGENT_ON = ("on", "ligar", "sim")
+AGENT_OFF = ("off", "desligar", "nao", "não")
+
+
+async def agent(ctx: CommandContext) -> str:
+    """Shows or switches agent mode (tools) for this conversation: `/agent on|off`."""
+    deps, key = ctx.deps, ctx.incoming.conversation_key
+    tools = ", ".join(deps.settings.agent_tools) or "-"
+    wanted = ctx.args.lower()
+    if wanted in AGENT_ON + AGENT_OFF:
+        is_on = wanted in AGENT_ON
+        await set_agent_mode(deps.redis, key, is_on=is_on)
+        return t("agent_on", ctx.locale, tools=tools) if is_on else t("agent_off", ctx.locale)
+    is_on = await is_agent_on(deps.redis, key, default=deps.settings.agent_mode_default)
+    state = t("agent_state_on" if is_on else "agent_state_off", ctx.locale)
+    return t("agent_state", ctx.locale, state=state, tools=tools)
+
+
+async def trace(ctx: CommandContext) -> str:
+    """Shows the steps (tool calls, arguments, results) behind the last agent answer."""
+    last = await ctx.deps.traces.last(ctx.incoming.conversation_key)
+    return t("trace_empty", ctx.locale) if last is None else render_trace(last, ctx.locale)
+
+
 COMMANDS: dict[str, Handler] = {
     "start": start,
     "help": help_,
@@ -434,6 +460,8 @@ COMMANDS: dict[str, Handler] = {
     "export": export_data,
     "jobs": jobs,
     "link": link,
+    "agent": agent,
+    "trace": trace,
 }
 
 # One-line descriptions that adapters publish as the platform's command menu.
@@ -473,6 +501,14 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "link": {
         "en": "Be one person on Telegram, Discord and here",
         "pt-BR": "Ser uma pessoa só no Telegram, Discord e aqui",
+    },
+    "agent": {
+        "en": "Let me use tools here: on or off",
+        "pt-BR": "Me deixar usar ferramentas aqui: on ou off",
+    },
+    "trace": {
+        "en": "Steps behind my last agent answer",
+        "pt-BR": "Passos da minha última resposta como agente",
     },
 }
 

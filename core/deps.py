@@ -13,6 +13,8 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from core.agent.mcp import McpTools
+from core.agent.trace import TraceStore
 from core.db import connect_options
 from core.jobs import JobQueue
 from core.knowledge.base import KnowledgeBase
@@ -46,8 +48,12 @@ class ModelRegistry:
     def choices(self) -> list[str]:
         return self.settings.model_choices() or [self.default]
 
+    def resolve(self, name: str | None = None) -> str:
+        """The model a user's choice means: it, if still offered, else the default."""
+        return name if name in self.choices() else self.default
+
     def get(self, name: str | None = None) -> BaseChatModel:
-        key = name if name in self.choices() else self.default
+        key = self.resolve(name)
         if key not in self._cache:
             self._cache[key] = self.factory(self.settings, key)
         return self._cache[key]
@@ -68,6 +74,8 @@ class CoreDeps:
     knowledge: KnowledgeBase
     limits: Limits
     people: People
+    traces: TraceStore
+    mcp: McpTools
     # Model calls this process makes at once; more questions wait their turn.
     answer_slots: asyncio.Semaphore
 
@@ -141,5 +149,7 @@ async def open_core(
             ),
             limits=Limits(settings, redis, pool, users),
             people=People(pool, redis),
+            traces=TraceStore(redis, ttl_seconds=settings.memory_ttl_seconds),
+            mcp=McpTools(settings),
             answer_slots=asyncio.Semaphore(settings.max_concurrent_answers),
         )

@@ -229,6 +229,8 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/quota: your answers today and your limit\n"
         "/export, /forget all: everything I keep about you, to take or to delete\n"
         "/link: be one person on Telegram, Discord and the terminal\n"
+        "/agent on|off: let me use tools (your documents, calculator, web, Wikipedia…)\n"
+        "/trace: the steps behind my last answer in agent mode\n"
         "Voice notes are answered; videos and YouTube links are transcribed and indexed.\n"
         "Send me files (PDF, DOCX, TXT, Markdown, HTML, CSV) or links and ask about them.\n"
         "In groups, mention me or reply to me.",
@@ -249,6 +251,9 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/quota: suas respostas de hoje e seu limite\n"
         "/export, /forget all: tudo que guardo sobre você, para levar ou apagar\n"
         "/link: ser uma pessoa só no Telegram, Discord e terminal\n"
+        "/agent on|off: me deixar usar ferramentas (seus documentos, calculadora, web, "
+        "Wikipédia…)\n"
+        "/trace: os passos por trás da minha última resposta no modo agente\n"
         "Respondo mensagens de voz; vídeos e links do YouTube são transcritos e indexados.\n"
         "Envie arquivos (PDF, DOCX, TXT, Markdown, HTML, CSV) ou links e pergunte sobre eles.\n"
         "Em grupos, me mencione ou responda a uma mensagem minha.",
@@ -777,6 +782,94 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "`assistant reindex`.",
         "pt-BR": "Meu índice de documentos precisa ser refeito após uma troca de modelo; um admin "
         "deve rodar `assistant reindex`.",
+    },
+    "agent_step_documents": {
+        "en": "🔎 searching your documents for “{what}”",
+        "pt-BR": "🔎 procurando nos seus documentos por “{what}”",
+    },
+    "agent_step_calculator": {"en": "🧮 calculating {what}", "pt-BR": "🧮 calculando {what}"},
+    "agent_step_datetime": {
+        "en": "🕒 checking the date and time",
+        "pt-BR": "🕒 vendo a data e a hora",
+    },
+    "agent_step_web_search": {
+        "en": "🌐 searching the web for “{what}”",
+        "pt-BR": "🌐 buscando na web por “{what}”",
+    },
+    "agent_step_wikipedia": {
+        "en": "📚 looking up “{what}” on Wikipedia",
+        "pt-BR": "📚 consultando “{what}” na Wikipédia",
+    },
+    "agent_step_fetch_page": {"en": "📄 reading {what}", "pt-BR": "📄 lendo {what}"},
+    "agent_step_youtube_transcript": {
+        "en": "🎬 getting the transcript of {what}",
+        "pt-BR": "🎬 pegando a transcrição de {what}",
+    },
+    "agent_step_other": {"en": "🔧 using {name} {what}", "pt-BR": "🔧 usando {name} {what}"},
+    "agent_state": {
+        "en": "Agent mode is {state} here (tools: {tools}). Use /agent on or /agent off.",
+        "pt-BR": "O modo agente está {state} aqui (ferramentas: {tools}). Use /agent on ou "
+        "/agent off.",
+    },
+    "agent_state_on": {"en": "on", "pt-BR": "ligado"},
+    "agent_state_off": {"en": "off", "pt-BR": "desligado"},
+    "agent_on": {
+        "en": "Agent mode on: I may use tools ({tools}) to answer here. /trace shows the steps "
+        "of my last answer.",
+        "pt-BR": "Modo agente ligado: posso usar ferramentas ({tools}) para responder aqui. "
+        "/trace mostra os passos da minha última resposta.",
+    },
+    "agent_off": {
+        "en": "Agent mode off: I answer without tools here.",
+        "pt-BR": "Modo agente desligado: respondo sem ferramentas aqui.",
+    },
+    "agent_no_tools": {
+        "en": "(Agent mode needs a model that calls tools; {model} does not, so I answer "
+        "without tools.)",
+        "pt-BR": "(O modo agente precisa de um modelo que chame ferramentas; {model} não chama, "
+        "então respondo sem ferramentas.)",
+    },
+    "reason_agent_steps": {
+        "en": "I gave up: this needed more than {steps} steps. Try a simpler or more specific "
+        "question (/trace shows what I tried).",
+        "pt-BR": "Desisti: isso precisou de mais de {steps} passos. Tente uma pergunta mais "
+        "simples ou específica (/trace mostra o que tentei).",
+    },
+    "reason_agent_time": {
+        "en": "I gave up: answering took longer than {seconds} s. Try a simpler question "
+        "(/trace shows what I tried).",
+        "pt-BR": "Desisti: a resposta passou de {seconds} s. Tente uma pergunta mais simples "
+        "(/trace mostra o que tentei).",
+    },
+    "trace_empty": {
+        "en": "No agent answer here yet: agent mode needs /agent on and a model that calls tools.",
+        "pt-BR": "Ainda não há resposta do modo agente aqui: ele precisa de /agent on e de um "
+        "modelo que chame ferramentas.",
+    },
+    "trace_header": {
+        "en": "Steps of my last agent answer to “{question}” ({model}):",
+        "pt-BR": "Passos da minha última resposta no modo agente a “{question}” ({model}):",
+    },
+    "trace_no_steps": {"en": "(no tool was used)", "pt-BR": "(nenhuma ferramenta foi usada)"},
+    "trace_outcome_answered": {
+        "en": "Answered after {calls} model calls, in {seconds} s.",
+        "pt-BR": "Respondida após {calls} chamadas ao modelo, em {seconds} s.",
+    },
+    "trace_outcome_steps": {
+        "en": "Gave up after {calls} model calls: too many steps.",
+        "pt-BR": "Desisti após {calls} chamadas ao modelo: passos demais.",
+    },
+    "trace_outcome_time": {
+        "en": "Gave up after {seconds} s: out of time.",
+        "pt-BR": "Desisti após {seconds} s: tempo esgotado.",
+    },
+    "trace_outcome_failed": {
+        "en": "Failed after {calls} model calls (the model could not be reached or erred).",
+        "pt-BR": "Falhou após {calls} chamadas ao modelo (o modelo não respondeu ou errou).",
+    },
+    "trace_outcome_running": {
+        "en": "Still running (or stopped abruptly).",
+        "pt-BR": "Ainda em andamento (ou parou de repente).",
     },
     "status_queued": {"en": "queued", "pt-BR": "na fila"},
     "status_processing": {"en": "indexing", "pt-BR": "indexando"},

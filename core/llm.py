@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from enum import StrEnum
+from typing import TypeVar
 
 import httpx
 import openai
@@ -14,6 +15,8 @@ from langchain_core.language_models import BaseChatModel
 
 from core.errors import ReasonedError
 from core.settings import LOCAL_MODEL_NAME, GroundedAnswers, Provider, Settings
+
+Chunk = TypeVar("Chunk")
 
 DEFAULT_MODELS = {
     Provider.OPENAI: "gpt-4o-mini",
@@ -76,8 +79,8 @@ def build_chat_model(settings: Settings, model: str | None = None) -> BaseChatMo
 
 
 async def within_deadline(
-    chunks: AsyncIterator[str], seconds: float, *, slots: asyncio.Semaphore | None = None
-) -> AsyncIterator[str]:
+    chunks: AsyncIterator[Chunk], seconds: float, *, slots: asyncio.Semaphore | None = None
+) -> AsyncIterator[Chunk]:
     """The chunks of a model stream, which must end within `seconds`, else TimeoutError.
 
     The HTTP client's timeout only bounds the gap between chunks, so a model trickling
@@ -86,7 +89,7 @@ async def within_deadline(
     healthy model time out, and chunks wait for it in a queue. With `slots`, the model is
     called only once one is free: a burst of questions queues instead of timing out.
     """
-    queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+    queue: asyncio.Queue[Chunk | BaseException | None] = asyncio.Queue()
 
     async def read_model() -> None:
         try:

@@ -2,7 +2,8 @@
 
 Each conversation keeps its recent turns under a token budget. Turns pushed out of the
 budget are either dropped (`trim`) or parked in a "pending" list that a background job
-folds into a running summary (`summary`), so the reply path never waits on summarising.
+folds into a running summary (`summary`) once a batch of them has gathered, so the reply
+path never waits on summarising.
 All keys share a TTL that every write refreshes.
 """
 
@@ -15,12 +16,16 @@ from dataclasses import dataclass
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from core.settings import MemoryStrategy
 
 KEY_PREFIX = "mem"
 MAX_WATCH_RETRIES = 5
+# Trimmed turns are folded into the summary once they add up to this share of the budget:
+# one summary job (one model call) per batch, not one per message once the budget is full.
+SUMMARY_BATCH_SHARE_OF_BUDGET = 0.25
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class AppendResult:
     """How an append changed the conversation."""
 
     trimmed_count: int
-    needs_summary: bool
+    needs_summary: bool  # the pending turns make a batch worth a summary job
 
 
 class ConversationMemory:
@@ -116,6 +121,7 @@ class ConversationMemory:
                     await pipe.watch(turns_key)
                     existing = [Turn.from_json(raw) for raw in await pipe.lrange(turns_key, 0, -1)]
                     trimmed = self._overflow(existing + list(turns), keep_last=len(turns))
+                    needs_summary = await self._completes_batch(pipe, pending_key, trimmed)
                     pipe.multi()
                     pipe.rpush(turns_key, *(turn.to_json() for turn in turns))
                     if trimmed:
@@ -127,11 +133,20 @@ class ConversationMemory:
                     await pipe.execute()
                 except WatchError:
                     continue
-            return AppendResult(
-                trimmed_count=len(trimmed),
-                needs_summary=bool(trimmed) and self._strategy is MemoryStrategy.SUMMARY,
-            )
+            return AppendResult(trimmed_count=len(trimmed), needs_summary=needs_summary)
         raise RuntimeError(f"memory for {conversation_key} is too contended to update")
+
+    async def _completes_batch(self, pipe: Pipeline, pending_key: str, trimmed: list[Turn]) -> bool:
+        """Whether parking `trimmed` brings the pending turns to a batch worth summarising.
+
+        Read only when something is trimmed, inside the caller's WATCH (no extra round trip
+        for a conversation under its budget).
+        """
+        if not trimmed or self._strategy is not MemoryStrategy.SUMMARY:
+            return False
+        parked = [Turn.from_json(raw) for raw in await pipe.lrange(pending_key, 0, -1)]
+        pending_tokens = sum(turn.tokens for turn in parked + trimmed)
+        return pending_tokens >= self._token_budget * SUMMARY_BATCH_SHARE_OF_BUDGET
 
     def _overflow(self, turns: list[Turn], *, keep_last: int) -> list[Turn]:
         """The oldest turns that must go so the rest fits the token budget."""

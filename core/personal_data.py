@@ -16,6 +16,8 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from core.agent.mode import agent_mode_key
+from core.agent.trace import trace_key
 from core.deps import CoreDeps
 from core.knowledge.retrieval import SOURCES_KEY_PREFIX
 from core.memory import KEY_PREFIX as MEMORY_PREFIX
@@ -101,7 +103,11 @@ async def erase(deps: CoreDeps, owner: str) -> Erased:
     conversations = await _conversation_keys(deps, identities)
     for conversation_key in conversations:
         await deps.memory.reset(conversation_key)
-        await deps.redis.delete(f"{SOURCES_KEY_PREFIX}:{conversation_key}")
+        await deps.redis.delete(
+            f"{SOURCES_KEY_PREFIX}:{conversation_key}",
+            trace_key(conversation_key),
+            agent_mode_key(conversation_key),
+        )
     for identity in identities:
         await deps.redis.delete(*(key.format(key=identity) for key in _PERSONAL_KEYS))
         await _drop_from_outbox(deps, identity)

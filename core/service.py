@@ -12,6 +12,9 @@ import redis.exceptions
 from langchain_core.messages.utils import count_tokens_approximately
 
 from core import metrics
+from core.agent.mode import can_call_tools, is_agent_on
+from core.agent.run import AgentGaveUp, AgentTurn
+from core.agent.tools.base import ToolContext
 from core.chat import stream_answer
 from core.commands import COMMANDS, CommandContext
 from core.deps import CoreDeps
@@ -195,25 +198,43 @@ class ChatService:
         timer = metrics.AnswerTimer(incoming.chat.platform)
         key = incoming.conversation_key
         conversation = await deps.memory.load(key)
-        retrieval = deps.knowledge.retrieval
-        try:
-            passages = await retrieval.evidence(incoming, incoming.text)
-        except EmbeddingModelChanged as exc:
-            logger.error("knowledge base unusable: %s", exc)
-            if is_ask:
-                yield Notice(explain(exc, locale), is_error=True)
+        turn: AgentTurn | None = None
+        if await is_agent_on(deps.redis, key, default=deps.settings.agent_mode_default):
+            turn = self._agent_turn(incoming, user, locale)
+            if turn is None:  # the model cannot call tools: the usual answer, said so once
+                yield Notice(t("agent_no_tools", locale, model=deps.models.resolve(user.model)))
+        stream: AsyncIterator[str | Notice]
+        if turn is not None:
+            passages = turn.passages  # filled as the agent searches the documents
+            stream = turn.stream(conversation)
+            answer_within = deps.settings.agent_timeout_seconds
+        else:
+            retrieval = deps.knowledge.retrieval
+            try:
+                passages = await retrieval.evidence(incoming, incoming.text)
+            except EmbeddingModelChanged as exc:
+                logger.error("knowledge base unusable: %s", exc)
+                if is_ask:
+                    yield Notice(explain(exc, locale), is_error=True)
+                    return
+                passages = []
+            if is_ask and not passages and await retrieval.has_documents(incoming):
+                # /ask means "from my documents": say so rather than answer from general
+                # knowledge.
+                yield Notice(t("kb_not_found", locale))
                 return
-            passages = []
-        if is_ask and not passages and await retrieval.has_documents(incoming):
-            # /ask means "from my documents": say so rather than answer from general knowledge.
-            yield Notice(t("kb_not_found", locale))
-            return
+            stream = self._stream(incoming, user, locale, conversation, passages)
+            answer_within = deps.settings.llm_timeout_seconds
         parts: list[str] = []
         unsent = ""  # whitespace waits for visible text, so a blank answer shows nothing
-        stream = self._stream(incoming, user, locale, conversation, passages)
         try:
-            answer_within = deps.settings.llm_timeout_seconds
             async for chunk in within_deadline(stream, answer_within, slots=deps.answer_slots):
+                if isinstance(chunk, Notice):
+                    # A tool call starts: text before it was the model thinking aloud.
+                    parts.clear()
+                    unsent = ""
+                    yield chunk
+                    continue
                 parts.append(chunk)
                 unsent += chunk
                 if unsent.strip():
@@ -222,6 +243,15 @@ class ChatService:
                     unsent = ""
         except Exception as exc:
             # The conversation is left as it was: a failed turn is not remembered.
+            if turn is not None and isinstance(exc, AgentGaveUp | TimeoutError):
+                gave_up = (
+                    exc
+                    if isinstance(exc, AgentGaveUp)
+                    else AgentGaveUp("agent_time", seconds=f"{answer_within:g}")
+                )
+                logger.info("agent gave up for %s: %s", key, gave_up)
+                yield Notice(explain(gave_up, locale), is_error=True)
+                return
             error = ModelError.of(exc)
             metrics.MODEL_FAILURES.labels(error.failure.value).inc()
             if error.failure is ModelFailure.GENERIC:  # not a model outage: a bug to fix
@@ -241,6 +271,24 @@ class ChatService:
             answer = f"{answer}\n\n{sources}"
         timer.done()
         yield Done(answer)
+
+    def _agent_turn(self, incoming: Incoming, user: UserRecord, locale: str) -> AgentTurn | None:
+        """An agent answer over the user's model, or None when that model calls no tools."""
+        deps = self.deps
+        name = deps.models.resolve(user.model)
+        model = deps.models.get(user.model)
+        if not can_call_tools(model, name):
+            return None
+        knowledge = deps.knowledge
+        context = ToolContext(deps.settings, incoming, locale, knowledge.retrieval, knowledge.media)
+        return AgentTurn(
+            model,
+            context,
+            deps.traces,
+            deps.mcp,
+            model_name=name,
+            system_prompt=deps.settings.system_prompt,
+        )
 
     def _stream(
         self,

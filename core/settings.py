@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     Field,
@@ -149,6 +149,37 @@ class Settings(BaseSettings):
     media_max_seconds: int = Field(default=3 * 3600, ge=1)
     media_max_bytes: int = Field(default=500 * 1024 * 1024, ge=1024)
 
+    # Agent mode (/agent): the model plans with tools (see README, "Agent mode")
+    agent_mode_default: bool = False
+    agent_tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "documents",
+            "calculator",
+            "datetime",
+            "web_search",
+            "wikipedia",
+            "fetch_page",
+            "youtube_transcript",
+        ]
+    )
+    agent_max_steps: int = Field(default=6, ge=1, le=50)
+    agent_tool_timeout_seconds: float = Field(default=20.0, gt=0)
+    agent_timeout_seconds: float = Field(default=120.0, gt=0)
+    agent_tool_output_chars: int = Field(default=4000, ge=200)
+    default_timezone: str = "UTC"
+    tavily_api_key: SecretStr | None = None
+    # MCP servers as JSON, in langchain-mcp-adapters' connection format, e.g.
+    # {"files": {"transport": "stdio", "command": "mcp-files", "args": []}}, and the
+    # tools enabled from them as `server_tool`: every MCP tool is off until named.
+    mcp_servers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    mcp_tools: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # LangSmith tracing: read by langsmith from the environment, exported at start-up so
+    # a value in `.env` works too.
+    langsmith_tracing: bool = False
+    langsmith_api_key: SecretStr | None = None
+    langsmith_project: str = ""
+    langsmith_endpoint: str = ""
+
     # Memory
     memory_token_budget: int = Field(default=1500, ge=100)
     memory_strategy: MemoryStrategy = MemoryStrategy.SUMMARY
@@ -200,8 +231,23 @@ class Settings(BaseSettings):
         "discord_guild_ids",
         "discord_shard_ids",
         "url_allowed_hosts",
+        "agent_tools",
+        "mcp_tools",
         mode="before",
     )(_split_csv)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "expected an IANA time zone such as UTC or America/Sao_Paulo"
+            ) from None
+        return value
 
     @field_validator("default_locale")
     @classmethod
@@ -243,6 +289,18 @@ class Settings(BaseSettings):
     def replica(self) -> str:
         """This replica's name: REPLICA_NAME, else the host name (a container's own)."""
         return self.replica_name or socket.gethostname()
+
+    def tracing_environment(self) -> dict[str, str]:
+        """LangSmith's variables as langsmith reads them from the process environment."""
+        values = {
+            "LANGSMITH_TRACING": "true" if self.langsmith_tracing else "",
+            "LANGSMITH_API_KEY": (
+                self.langsmith_api_key.get_secret_value() if self.langsmith_api_key else ""
+            ),
+            "LANGSMITH_PROJECT": self.langsmith_project,
+            "LANGSMITH_ENDPOINT": self.langsmith_endpoint,
+        }
+        return {key: value for key, value in values.items() if value}
 
     def model_choices(self) -> list[str]:
         """The models a user may switch between with /model, the default first."""

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import signal
 import sys
 from types import FrameType
@@ -136,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     _stop_on_sigterm()
     try:
         settings = load_settings()
+        # LangSmith reads os.environ only: a value set in `.env` must reach it too.
+        for key, value in settings.tracing_environment().items():
+            os.environ.setdefault(key, value)
         is_quiet = args.command == "console" or (
             args.command == "run" and args.target in (None, "console")
         )

@@ -60,6 +60,9 @@ def serve_forever(settings: Settings, port: int) -> None:
     params.n_predict = settings.llm_max_output_tokens
     params.sampling.penalty_repeat = REPEAT_PENALTY
     params.sampling.penalty_last_n = REPEAT_PENALTY_WINDOW_TOKENS
+    # llama.cpp's warm-up decode doubles the load time (5.5 s against 3.0 s on two cores,
+    # BENCHMARKS.md: start-up); the first question warms the model instead.
+    params.warmup = False
     server = Server(params)
     logger.info("local model listening on %s", server.listening_address)
     stop = False

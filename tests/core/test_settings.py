@@ -98,3 +98,29 @@ def test_shard_ids_are_read_and_must_fall_within_the_count(monkeypatch: pytest.M
     monkeypatch.setenv("DISCORD_SHARD_IDS", "3,4")
     with pytest.raises(ConfigError, match="DISCORD_SHARD_IDS: Value error, each must be from 0 to"):
         load_settings()
+
+
+def test_langsmith_tracing_is_off_unless_set_and_reaches_the_environment() -> None:
+    assert load_settings().tracing_environment() == {}
+    traced = load_settings(
+        langsmith_tracing=True, langsmith_api_key="lsv2-key", langsmith_project="assistant"
+    )
+    assert traced.tracing_environment() == {
+        "LANGSMITH_TRACING": "true",
+        "LANGSMITH_API_KEY": "lsv2-key",
+        "LANGSMITH_PROJECT": "assistant",
+    }
+
+
+def test_agent_settings_read_lists_and_check_the_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENT_TOOLS", "calculator, datetime")
+    monkeypatch.setenv("MCP_SERVERS", '{"demo": {"transport": "stdio", "command": "demo-mcp"}}')
+    monkeypatch.setenv("MCP_TOOLS", "demo_add")
+    settings = load_settings()
+    assert settings.agent_tools == ["calculator", "datetime"]
+    assert settings.mcp_servers["demo"]["command"] == "demo-mcp"
+    assert settings.mcp_tools == ["demo_add"]
+    with pytest.raises(ConfigError, match="DEFAULT_TIMEZONE: .*IANA time zone"):
+        load_settings(default_timezone="Mars/Olympus")

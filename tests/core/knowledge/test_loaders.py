@@ -240,7 +240,7 @@ class TestDocx:
         bomb = docx_bomb(inflated_bytes=200 * 1024 * 1024)
         assert len(bomb) < 1024 * 1024
         opened: list[object] = []
-        monkeypatch.setattr(loaders.docx, "Document", opened.append)
+        monkeypatch.setattr(docx, "Document", opened.append)
         with pytest.raises(DocumentError) as caught:
             read(bomb, "bomb.docx")
         assert caught.value.reason == "too_much_text"
