@@ -33,7 +33,6 @@ import shutil
 import statistics
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,11 +44,9 @@ from langchain_core.embeddings import Embeddings
 from psycopg_pool import AsyncConnectionPool
 
 from benchmarks import scale_corpus
-from benchmarks.common import DATABASE_URL_ENV, FULL_ENV
+from benchmarks.common import DATABASE_URL_ENV, FULL_ENV, scratch_database
 from benchmarks.machine import cpu_model
 from core.knowledge.index import ChunkIndex, is_exact_better
-from core.settings import Settings
-from launcher.migrate import migrate
 from launcher.services import start_postgres
 
 QUICK_SIZES = (10_000,)
@@ -353,21 +350,6 @@ def server() -> Iterator[str]:
         yield start_postgres(workdir / "pg", on_exit="delete")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-@contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, query = admin_url.partition("?")
-    url = f"{base.rpartition('/')[0]}/{name}" + (f"?{query}" if query else "")
-    try:
-        migrate(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
-        yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def run(sizes: Sequence[int]) -> list[dict[str, object]]:
