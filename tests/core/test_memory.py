@@ -126,3 +126,19 @@ async def test_trimmed_turns_are_summarised_in_batches_not_one_job_per_message(
             await store.store_summary("u|c", "notes", len(pending))
     assert batches, "a full batch of trimmed turns asks for a summary"
     assert batches <= trims / 3  # a quarter of the budget (3 turns here) per job
+
+
+async def test_while_no_worker_folds_a_summary_is_asked_for_once_per_batch(redis: Redis) -> None:
+    store = memory(redis)
+    asked = 0
+    for i in range(40):
+        asked += (await store.append("u|c", new_turn("human", f"note {i} " * 4))).needs_summary
+    _summary, pending = await store.pending("u|c")
+    batch_tokens = BUDGET_TOKENS // 4
+    assert asked == sum(turn.tokens for turn in pending) // batch_tokens
+
+
+async def test_turns_stored_without_a_token_count_are_counted_on_load(redis: Redis) -> None:
+    await redis.rpush("mem:u|c:turns", '{"role": "human", "content": "hello there", "at": 1.0}')
+    [turn] = (await memory(redis).load("u|c")).turns
+    assert turn.tokens == new_turn("human", "hello there").tokens > 0
