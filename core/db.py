@@ -5,7 +5,11 @@ psycopg takes `postgresql://`; SQLAlchemy users need the driver named.
 
 from __future__ import annotations
 
+import select
 from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -24,3 +28,16 @@ def connect_options(*, prepared_statements: bool) -> dict[str, Any]:
     \"_pg3_0\" does not exist"); `prepare_threshold=None` never prepares.
     """
     return {} if prepared_statements else {"prepare_threshold": None}
+
+
+async def check_if_dropped(conn: AsyncConnection[Any]) -> None:
+    """The pool's check on checkout, without a round trip for a healthy connection.
+
+    A server that drops a session (restart, `pg_terminate_backend`, idle timeout) sends
+    an error or closes the socket, so the idle connection turns readable; only then is
+    the round-trip check run, which fails and makes the pool replace the connection.
+    Checking every checkout with a query cost a round trip per checkout (BENCHMARKS.md).
+    """
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable or conn.broken:
+        await AsyncConnectionPool.check_connection(conn)

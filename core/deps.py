@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from core.agent.mcp import McpTools
 from core.agent.trace import TraceStore
-from core.db import connect_options
+from core.db import check_if_dropped, connect_options
 from core.jobs import JobQueue
 from core.knowledge.base import KnowledgeBase
 from core.knowledge.documents import DocumentStore
@@ -107,7 +107,7 @@ async def open_core(
             settings.database_url,
             min_size=1,
             max_size=settings.database_pool_size,
-            check=AsyncConnectionPool.check_connection,
+            check=check_if_dropped,
             kwargs=options,
             open=False,
         )
