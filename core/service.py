@@ -92,7 +92,7 @@ class ChatService:
         for link in find_urls(said):  # a bare link says nothing about the user's language
             said = said.replace(link, " ")
         user = await self.deps.users.touch(incoming.user, detected_locale=detect_language(said))
-        incoming = replace(incoming, person=await self.deps.people.person_of(incoming.user.key))
+        incoming = replace(incoming, person=user.person)
         locale = self.resolve_locale(user, incoming)
         if (refusal := await limits.admit(user, locale)) is not None:
             if not refusal.is_quiet:

@@ -21,6 +21,7 @@ class UserRecord:
     model: str | None
     is_allowed: bool = False  # let in by an admin, for allow-list mode
     daily_quota: int | None = None  # None: the configured quota; 0: unlimited
+    person: str = ""  # the person `/link` joined this identity to; "" when never linked
 
     @property
     def is_admin(self) -> bool:
@@ -68,7 +69,11 @@ class UserStore:
                     END,
                     last_locale = COALESCE(EXCLUDED.last_locale, users.last_locale),
                     last_seen_at = now()
-                RETURNING identity, locale, last_locale, role, model, is_allowed, daily_quota
+                RETURNING identity, locale, last_locale, role, model, is_allowed, daily_quota,
+                    -- People.person_of, read in the same round trip (every message needs it).
+                    COALESCE(
+                        (SELECT person FROM people_links WHERE identity = users.identity), ''
+                    ) AS person
                 """,
                 {
                     "identity": identity.key,
