@@ -1,8 +1,9 @@
-"""The LCEL chains: answering with memory, and folding old turns into a running summary."""
+"""The prompts and chains: answering with memory, and folding old turns into a running summary."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -37,22 +38,33 @@ def stream_answer(
     model: BaseChatModel, *, system_prompt: str, conversation: Conversation, text: str
 ) -> AsyncIterator[str]:
     """Stream the answer to `text` given what is remembered of the conversation."""
-    chain = ANSWER_PROMPT | model
     summary_block = (
         f"\n\nSummary of the earlier conversation:\n{conversation.summary}"
         if conversation.summary
         else ""
     )
-    return text_of(
-        chain.astream(
-            {
-                "system_prompt": system_prompt,
-                "summary_block": summary_block,
-                "history": [turn.to_message() for turn in conversation.turns],
-                "input": text,
-            }
-        )
+    return stream_prompt(
+        model,
+        ANSWER_PROMPT,
+        {
+            "system_prompt": system_prompt,
+            "summary_block": summary_block,
+            "history": [turn.to_message() for turn in conversation.turns],
+            "input": text,
+        },
     )
+
+
+def stream_prompt(
+    model: BaseChatModel, prompt: ChatPromptTemplate, values: dict[str, Any]
+) -> AsyncIterator[str]:
+    """The text of the model's answer to `prompt` filled with `values`, as it streams.
+
+    The same as `(prompt | model).astream(values)` without the sequence's bookkeeping on
+    every chunk, which cost as much CPU as the rest of a streamed answer (BENCHMARKS.md:
+    chat core overhead).
+    """
+    return text_of(model.astream(prompt.invoke(values)))
 
 
 async def text_of(chunks: AsyncIterator[BaseMessage]) -> AsyncIterator[str]:

@@ -17,7 +17,7 @@ from enum import Enum
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-from core.chat import text_of
+from core.chat import stream_prompt
 from core.knowledge.index import Passage
 from core.media.sources import timestamp_link, youtube_id
 from core.memory import Conversation
@@ -117,17 +117,16 @@ def stream_grounded_answer(
     not_found: str,
 ) -> AsyncIterator[str]:
     """Stream an answer to `question` drawn from `passages`."""
-    chain = RAG_PROMPT | model
-    return text_of(
-        chain.astream(
-            {
-                "system_prompt": system_prompt,
-                "not_found": not_found,
-                "passages": render_passages(passages),
-                "history": [turn.to_message() for turn in conversation.turns],
-                "question": question,
-            }
-        )
+    return stream_prompt(
+        model,
+        RAG_PROMPT,
+        {
+            "system_prompt": system_prompt,
+            "not_found": not_found,
+            "passages": render_passages(passages),
+            "history": [turn.to_message() for turn in conversation.turns],
+            "question": question,
+        },
     )
 
 
