@@ -185,9 +185,10 @@ class RawPath:
             await pipe.watch(f"{key}:turns")
             await pipe.lrange(f"{key}:turns", 0, -1)
             pipe.multi()
+            pipe.incrby(f"{key}:pending_tokens", 0)
             pipe.rpush(f"{key}:turns", QUESTION, ANSWER)
             pipe.ltrim(f"{key}:turns", -20, -1)
-            for part in ("turns", "summary", "pending"):
+            for part in ("turns", "summary", "pending", "pending_tokens"):
                 pipe.expire(f"{key}:{part}", 60)
             await pipe.execute()
         await self.redis.set(f"{key}:sources", "[]", ex=60)
@@ -195,11 +196,11 @@ class RawPath:
             await conn.execute(
                 "INSERT INTO users (identity, platform, display_name, role) "
                 "VALUES (%s, 'cli', '', 'user') ON CONFLICT (identity) DO UPDATE "
-                "SET last_seen_at = now() RETURNING identity, role",
+                "SET last_seen_at = now() RETURNING identity, role, "
+                "(SELECT person FROM people_links WHERE identity = users.identity)",
                 (identity,),
             )
-        async with self.pool.connection() as conn:
-            await conn.execute("SELECT person FROM people_links WHERE identity = %s", (identity,))
+        await self.redis.get(f"{key}:agent")  # the conversation's agent mode
         async with self.pool.connection() as conn:
             await conn.execute(
                 "SELECT id FROM documents WHERE scope = %s AND status = 'ready'", (identity,)

@@ -456,7 +456,7 @@ async def measure(admin_url: str, model: str) -> dict[str, object]:
     migrate(settings)
     pool = AsyncConnectionPool(url, max_size=settings.database_pool_size, open=False)
     await pool.open()
-    index = await ChunkIndex.open(
+    index = ChunkIndex(
         pool,
         url,
         build_embeddings(settings),

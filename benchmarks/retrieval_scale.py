@@ -253,7 +253,7 @@ async def measure_size(
     literals = {q: vector_literal(v) for q, v in vectors.items()}
     pool = AsyncConnectionPool(url, min_size=2, max_size=4, open=False)
     await pool.open()
-    index = await ChunkIndex.open(pool, url, LookedUpEmbeddings(vectors), MODEL_NAME, pool_size=4)
+    index = ChunkIndex(pool, url, LookedUpEmbeddings(vectors), MODEL_NAME, pool_size=4)
     await index.check_model()
 
     async def ids(sql: str, params: tuple[object, ...]) -> list[str]:

@@ -113,7 +113,7 @@ async def open_core(
         )
         opened.push_async_callback(pool.close)
         await pool.open(wait=True, timeout=30)
-        index = await ChunkIndex.open(
+        index = ChunkIndex(
             pool,
             settings.database_url,
             embeddings or build_embeddings(settings),

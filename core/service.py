@@ -6,14 +6,15 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 import psycopg
 import redis.exceptions
 from langchain_core.messages.utils import count_tokens_approximately
 
 from core import metrics
+from core.agent.errors import AgentGaveUp
 from core.agent.mode import can_call_tools, is_agent_on
-from core.agent.run import AgentGaveUp, AgentTurn
 from core.agent.tools.base import ToolContext
 from core.chat import stream_answer
 from core.commands import COMMANDS, CommandContext
@@ -30,6 +31,9 @@ from core.memory import Conversation, new_turn
 from core.sanitize import cleaned
 from core.types import Attachment, Command, Done, Event, Incoming, Notice, TextDelta
 from core.users import UserRecord
+
+if TYPE_CHECKING:
+    from core.agent.run import AgentTurn
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +278,10 @@ class ChatService:
 
     def _agent_turn(self, incoming: Incoming, user: UserRecord, locale: str) -> AgentTurn | None:
         """An agent answer over the user's model, or None when that model calls no tools."""
+        # LangGraph and the agent middleware load on the first agent answer, not in every
+        # bot process (BENCHMARKS.md: footprint).
+        from core.agent.run import AgentTurn
+
         deps = self.deps
         name = deps.models.resolve(user.model)
         model = deps.models.get(user.model)

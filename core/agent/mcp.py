@@ -10,7 +10,6 @@ import asyncio
 import logging
 
 from langchain_core.tools import BaseTool
-from langchain_mcp_adapters.client import MultiServerMCPClient
 
 from core.settings import Settings
 
@@ -39,6 +38,10 @@ class McpTools:
             return self._tools
 
     async def _list(self, wanted: set[str]) -> list[BaseTool] | None:
+        # Loaded only where MCP servers are configured: the adapters bring the MCP SDK,
+        # Starlette and uvicorn (BENCHMARKS.md: footprint).
+        from langchain_mcp_adapters.client import MultiServerMCPClient
+
         client = MultiServerMCPClient(
             self._settings.mcp_servers,  # type: ignore[arg-type]
             tool_name_prefix=True,

@@ -21,12 +21,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 
+from core.agent.errors import AgentGaveUp
 from core.agent.guard import ToolGuard
 from core.agent.mcp import McpTools
 from core.agent.tools import build_tools
 from core.agent.tools.base import ToolContext
 from core.agent.trace import Trace, TraceStore
-from core.errors import ReasonedError
 from core.i18n import has_text, t
 from core.knowledge.index import Passage
 from core.memory import Conversation
@@ -47,10 +47,6 @@ STATUS_ARG_CHARS = 80
 # LangGraph counts every node (the model, the tools, each middleware hook) as a step;
 # the model call limit is the real bound, this only keeps a runaway graph from spinning.
 GRAPH_STEPS_PER_MODEL_CALL = 10
-
-
-class AgentGaveUp(ReasonedError):
-    """The agent stopped before an answer: too many steps (`agent_steps`) or too slow."""
 
 
 def status_line(name: str, args: dict[str, Any], locale: str) -> str:

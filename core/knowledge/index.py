@@ -4,8 +4,8 @@ Chunks are written through `PGVectorStore`; searches are plain SQL on the pool (
 the store's query cost more than the search itself). Vector search uses the HNSW index
 (cosine); full-text search the generated `tsv` column (English and Portuguese stems; stop
 words of either language dropped from the question, the remaining terms OR-ed so a question
-need not contain every word, the ranked set bounded); the two rankings are fused with
-langchain-postgres' reciprocal rank fusion. Every query is filtered by scope in SQL and
+need not contain every word, the ranked set bounded); the two rankings are fused by
+reciprocal rank fusion. Every query is filtered by scope in SQL and
 sees only chunks flagged ready, which triggers keep equal to their document's status.
 """
 
@@ -15,18 +15,17 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
-from langchain_postgres import PGEngine, PGVectorStore
-from langchain_postgres.v2.hybrid_search_config import reciprocal_rank_fusion
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import RowMapping
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.db import sqlalchemy_url
 from core.errors import ReasonedError
 from core.knowledge.splitting import ChunkDraft
+
+if TYPE_CHECKING:
+    from langchain_postgres import PGEngine, PGVectorStore
 
 TABLE = "knowledge_chunks"
 METADATA_COLUMNS = ["scope", "document_id", "page", "section", "position", "start_seconds"]
@@ -124,13 +123,6 @@ class EmbeddingModelChanged(ReasonedError):
         self.configured = configured
 
 
-class RankedRow(TypedDict):
-    """A search hit as the rank fusion reads it (for full-text hits, `distance` is a rank)."""
-
-    id: str
-    distance: float
-
-
 @dataclass(frozen=True)
 class Passage:
     """A retrieved chunk with what a citation needs."""
@@ -151,25 +143,15 @@ class Passage:
 
 
 class ChunkIndex:
-    """Writes and searches chunks; one instance per process."""
+    """Writes and searches chunks; one instance per process.
+
+    The vector store that writes (langchain-postgres on its own SQLAlchemy pool) opens on
+    the first write: bot processes only search, and loading it cost them about 50 MiB
+    (BENCHMARKS.md: footprint).
+    """
 
     def __init__(
         self,
-        pool: AsyncConnectionPool,
-        engine: PGEngine,
-        store: PGVectorStore,
-        embeddings: Embeddings,
-        model_name: str,
-    ) -> None:
-        self._pool = pool
-        self._engine = engine
-        self._store = store
-        self.embeddings = embeddings
-        self.model_name = model_name
-
-    @classmethod
-    async def open(
-        cls,
         pool: AsyncConnectionPool,
         database_url: str,
         embeddings: Embeddings,
@@ -177,37 +159,54 @@ class ChunkIndex:
         *,
         pool_size: int,
         connect_args: dict[str, Any] | None = None,
-    ) -> ChunkIndex:
-        """Open the vector store on its own SQLAlchemy pool of at most `pool_size`."""
-        # langchain-postgres needs SQLAlchemy; the engine runs on the caller's event loop
-        # (only async methods are used), with no overflow beyond `pool_size`.
-        engine = PGEngine.from_engine(
-            create_async_engine(
-                sqlalchemy_url(database_url),
-                pool_size=pool_size,
-                max_overflow=0,
-                pool_pre_ping=True,
-                connect_args=connect_args or {},
-            )
-        )
-        try:
-            store = await PGVectorStore.create(
-                engine,
-                table_name=TABLE,
-                embedding_service=embeddings,
-                id_column="id",
-                content_column="content",
-                embedding_column="embedding",
-                metadata_columns=METADATA_COLUMNS,
-                metadata_json_column="metadata",
-            )
-        except BaseException:
-            await engine.close()
-            raise
-        return cls(pool, engine, store, embeddings, model_name)
+    ) -> None:
+        self._pool = pool
+        self._database_url = database_url
+        self._pool_size = pool_size
+        self._connect_args = connect_args or {}
+        self._store: tuple[PGEngine, PGVectorStore] | None = None
+        self._store_lock = asyncio.Lock()
+        self.embeddings = embeddings
+        self.model_name = model_name
+
+    async def _vector_store(self) -> PGVectorStore:
+        """The store, opened on its own SQLAlchemy pool of at most `pool_size` on first use."""
+        async with self._store_lock:
+            if self._store is None:
+                from langchain_postgres import PGEngine, PGVectorStore
+                from sqlalchemy.ext.asyncio import create_async_engine
+
+                # The engine runs on the caller's event loop (only async methods are used),
+                # with no overflow beyond `pool_size`.
+                engine = PGEngine.from_engine(
+                    create_async_engine(
+                        sqlalchemy_url(self._database_url),
+                        pool_size=self._pool_size,
+                        max_overflow=0,
+                        pool_pre_ping=True,
+                        connect_args=self._connect_args,
+                    )
+                )
+                try:
+                    store = await PGVectorStore.create(
+                        engine,
+                        table_name=TABLE,
+                        embedding_service=self.embeddings,
+                        id_column="id",
+                        content_column="content",
+                        embedding_column="embedding",
+                        metadata_columns=METADATA_COLUMNS,
+                        metadata_json_column="metadata",
+                    )
+                except BaseException:
+                    await engine.close()
+                    raise
+                self._store = engine, store
+            return self._store[1]
 
     async def close(self) -> None:
-        await self._engine.close()
+        if self._store is not None:
+            await self._store[0].close()
 
     async def check_model(self) -> None:
         """Refuse to mix embedding models: record the first one, reject a different one later."""
@@ -232,7 +231,8 @@ class ChunkIndex:
     ) -> list[str]:
         """Store one batch of embedded chunks of a document; returns their ids."""
         ids = [str(uuid.uuid4()) for _ in chunks]
-        await self._store.aadd_embeddings(
+        store = await self._vector_store()
+        await store.aadd_embeddings(
             texts=[chunk.text for chunk in chunks],
             embeddings=list(vectors),
             metadatas=[
@@ -293,26 +293,22 @@ class ChunkIndex:
                 scope, query, limit=candidates, is_exact=is_exact_better(chunks, table_chunks)
             ),
         )
-        dense_rows = [RankedRow(id=p.chunk_id, distance=1.0 - (p.similarity or 0.0)) for p in dense]
-        keyword_rows = [RankedRow(id=p.chunk_id, distance=p.keyword_rank or 0.0) for p in keyword]
-        # The fusion only reads rows by key; plain dicts serve as its SQLAlchemy RowMappings.
-        fused = reciprocal_rank_fusion(
-            cast("Sequence[RowMapping]", dense_rows),
-            cast("Sequence[RowMapping]", keyword_rows),
-            rrf_k=RRF_K,
-            fetch_top_k=k,
+        fused = fuse_rankings(
+            [p.chunk_id for p in sorted(dense, key=lambda p: -(p.similarity or 0.0))],
+            [p.chunk_id for p in sorted(keyword, key=lambda p: -(p.keyword_rank or 0.0))],
+            k=k,
         )
         similarity = {p.chunk_id: p.similarity for p in dense}
         keyword_rank = {p.chunk_id: p.keyword_rank for p in keyword}
         found = {p.chunk_id: p for p in (*keyword, *dense)}
         return [
             replace(
-                found[str(row["id"])],
-                similarity=similarity.get(str(row["id"])),
-                keyword_rank=keyword_rank.get(str(row["id"])),
-                score=row["distance"],
+                found[chunk_id],
+                similarity=similarity.get(chunk_id),
+                keyword_rank=keyword_rank.get(chunk_id),
+                score=score,
             )
-            for row in fused
+            for chunk_id, score in fused
         ]
 
     async def _ready_chunks(self, scope: str) -> tuple[int, float]:
@@ -395,6 +391,20 @@ class ChunkIndex:
                 prepare=False,
             )
             return [_passage(row, keyword_rank=row[-1]) for row in await cur.fetchall()]
+
+
+def fuse_rankings(dense: list[str], keyword: list[str], *, k: int) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion of two best-first lists of chunk ids: the `k` best, each with
+    the sum of 1 / (rank + RRF_K) over the lists it is in, best first.
+
+    langchain-postgres' `reciprocal_rank_fusion`, written out: importing it loads the
+    vector store and SQLAlchemy (about 50 MiB) into bot processes, which only search.
+    """
+    scores: dict[str, float] = {}
+    for ranking in (dense, keyword):
+        for rank, chunk_id in enumerate(ranking):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (rank + RRF_K)
+    return sorted(scores.items(), key=lambda item: item[1], reverse=True)[:k]
 
 
 def is_exact_better(chunks: int, table_chunks: float) -> bool:

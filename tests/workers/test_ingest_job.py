@@ -128,7 +128,9 @@ async def test_failed_exactly_when_no_attempt_remains(service: ChatService, deps
     original = deps.knowledge.index
     rebuild_knowledge(
         deps,
-        index=ChunkIndex(deps.pool, original._engine, original._store, down, original.model_name),
+        index=ChunkIndex(
+            deps.pool, deps.settings.database_url, down, original.model_name, pool_size=1
+        ),
     )
     statuses = []
     for _run in range(MAX_ATTEMPTS + 1):

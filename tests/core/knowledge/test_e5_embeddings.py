@@ -92,10 +92,10 @@ async def test_a_minilm_index_asks_for_reindex_then_answers_in_portuguese(
     assert default.embeddings_provider is EmbeddingsProvider.LOCAL
     upgraded = ChunkIndex(
         deps.pool,
-        minilm._engine,
-        minilm._store,
+        deps.settings.database_url,
         build_embeddings(default),
         embeddings_model_name(default),
+        pool_size=1,
     )
     rebuild_knowledge(deps, index=upgraded)
     try:
@@ -108,4 +108,5 @@ async def test_a_minilm_index_asks_for_reindex_then_answers_in_portuguese(
         assert passages and "Harrison Chase" in passages[0].text
     finally:
         rebuild_knowledge(deps, index=minilm)
+        await upgraded.close()
         await minilm.rebuild(LOCAL_DIMENSIONS)

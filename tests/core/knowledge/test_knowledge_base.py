@@ -366,10 +366,10 @@ async def test_a_new_embedding_model_is_refused_until_reindex(
     original = deps.knowledge.index
     swapped = ChunkIndex(
         deps.pool,
-        original._engine,
-        original._store,
+        deps.settings.database_url,
         DeterministicFakeEmbedding(size=16),
         "fake:sixteen",
+        pool_size=1,
     )
     rebuild_knowledge(deps, index=swapped)
     try:
@@ -391,6 +391,7 @@ async def test_a_new_embedding_model_is_refused_until_reindex(
         assert await outbox_texts(deps, ana) == []  # reindexing bothers nobody
     finally:
         rebuild_knowledge(deps, index=original)
+        await swapped.close()
         await original.rebuild(384)
 
 
