@@ -390,7 +390,9 @@ async def search_texts(index: ChunkIndex, mode: str, scope: str, question: str) 
         exact = is_exact_better(*await index._ready_chunks(scope))
         found = await index._dense_search(scope, vector, limit=TOP_K, is_exact=exact)
         return [p.text for p in found]
-    return [p.text for p in await index._keyword_search(scope, question, limit=TOP_K)]
+    return [
+        p.text for p in await index._keyword_search(scope, question, limit=TOP_K, is_small=True)
+    ]
 
 
 MODES = ("vector", "keyword", "hybrid")

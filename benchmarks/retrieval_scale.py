@@ -15,7 +15,12 @@ Measured per size, each over the same questions, in one run:
   through the index whatever the scope;
 - keyword: the bot's full-text search, for the questions and for common single words;
 - hybrid: `ChunkIndex.search`, what the bot runs (query vectors looked up, not computed,
-  so model time stays out; the embedding benchmarks measure it).
+  so model time stays out; the embedding benchmarks measure it);
+- query embedding: the offline MiniLM model embedding each question, on its own;
+- RAG core: a question through `ChatService.handle` and the delivery layer, as the
+  terminal chat's user who owns the scope: the question embedded by the model, hybrid
+  retrieval, memory read and write in Redis, the grounded prompt, streamed by an instant
+  fake model (chat_core's), so everything but the model's own time is in it.
 
 Run: `.venv/bin/python -m benchmarks.retrieval_scale` (10k chunks) or with `--full` (10k,
 100k, 300k). Uses BENCH_DATABASE_URL when `scripts/bench` provides a server, else starts
@@ -29,13 +34,10 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import statistics
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +46,17 @@ from langchain_core.embeddings import Embeddings
 from psycopg_pool import AsyncConnectionPool
 
 from benchmarks import scale_corpus
-from benchmarks.common import DATABASE_URL_ENV, FULL_ENV, scratch_database
+from benchmarks.chat_core import InstantChatModel, NullMessenger, settings_for
+from benchmarks.common import FULL_ENV, scratch_database, services
 from benchmarks.machine import cpu_model
-from core.knowledge.index import ChunkIndex, is_exact_better
-from launcher.services import start_postgres
+from bots.delivery import deliver_events
+from core.deps import ModelRegistry
+from core.knowledge.embeddings import MINILM_MODEL_NAME
+from core.knowledge.index import EXACT_SEARCH_MAX_CHUNKS, ChunkIndex, is_exact_better
+from core.service import ChatService
+from core.settings import EmbeddingsProvider
+from core.types import ChatRef, Identity, Incoming, Platform
+from launcher.frontends import core_and_jobs
 
 QUICK_SIZES = (10_000,)
 FULL_SIZES = (10_000, 100_000, 300_000)
@@ -56,7 +65,9 @@ QUESTIONS = 200
 COMMON_WORDS = 20
 TOP_K = 10
 WARM_UP_QUERIES = 10
-SCOPE = "bench:target"
+# The private scope of the terminal chat's user `bench`, who asks in the RAG core path.
+USER = Identity(Platform.CONSOLE, "bench")
+SCOPE = USER.key
 OTHER_SCOPE_CHUNKS = 10_000
 CHUNKS_PER_DOCUMENT = 500
 PENDING_CHUNKS = 100
@@ -64,7 +75,7 @@ PENDING_CHUNKS = 100
 # to their original, so they crowd the questions' neighbourhoods without duplicating them.
 NOISE_RANGE = (0.012, 0.035)
 SEED = 11
-MODEL_NAME = "all-MiniLM-L6-v2-int8"
+MODEL_NAME = f"local:{MINILM_MODEL_NAME}"  # as the core records it
 RESULTS_PATH = Path(__file__).parent / "results" / "retrieval_scale.json"
 
 
@@ -284,7 +295,11 @@ async def measure_size(
         return [p.chunk_id for p in found]
 
     async def keyword(q: str) -> list[str]:
-        return [p.chunk_id for p in await index._keyword_search(SCOPE, q, limit=TOP_K)]
+        chunks, _table_chunks = await index._ready_chunks(SCOPE)
+        found = await index._keyword_search(
+            SCOPE, q, limit=TOP_K, is_small=chunks <= EXACT_SEARCH_MAX_CHUNKS
+        )
+        return [p.chunk_id for p in found]
 
     async def hybrid(q: str) -> list[str]:
         return [p.chunk_id for p in await index.search(SCOPE, q, k=TOP_K)]
@@ -323,6 +338,52 @@ async def measure_size(
     return rows
 
 
+async def measure_rag_core(
+    url: str, redis_url: str, corpus: scale_corpus.Corpus, size: int
+) -> list[dict[str, object]]:
+    """The questions embedded by the model alone, then asked through the whole core."""
+    settings = settings_for(url, redis_url).model_copy(
+        update={
+            "embeddings_provider": EmbeddingsProvider.LOCAL,
+            "embeddings_model": MINILM_MODEL_NAME,
+        }
+    )
+    async with core_and_jobs(settings) as (deps, _job_app):
+        deps.models = ModelRegistry(settings, lambda _settings, _name: InstantChatModel())
+        service = ChatService(deps)
+        embeddings = deps.knowledge.index.embeddings
+
+        async def embed(q: str) -> list[str]:
+            await embeddings.aembed_query(q)
+            return []
+
+        async def ask(q: str) -> list[str]:
+            incoming = Incoming(
+                user=USER,
+                chat=ChatRef(Platform.CONSOLE, USER.id, is_private=True),
+                text=q,
+                delivery_id=f"bench:{time.monotonic_ns()}",
+            )
+            await deliver_events(service.handle(incoming), NullMessenger())
+            return []
+
+        rows = []
+        for name, call in (("query embedding", embed), ("RAG core", ask)):
+            latencies, _ = await timed(corpus.queries, call)
+            rows.append(
+                {
+                    "chunks": size,
+                    "path": name,
+                    "queries": len(corpus.queries),
+                    "p50_ms": statistics.median(latencies),
+                    "p99_ms": percentile(latencies, 99),
+                    "recall_at_10": None,
+                    "unready_returned": 0,
+                }
+            )
+        return rows
+
+
 def print_table(rows: list[dict[str, object]]) -> None:
     print(
         f"\n{'chunks':>8} | {'path':<22} | {'p50 ms':>7} | {'p99 ms':>7} | "
@@ -338,25 +399,11 @@ def print_table(rows: list[dict[str, object]]) -> None:
         )
 
 
-@contextmanager
-def server() -> Iterator[str]:
-    """The admin URL of `scripts/bench`'s Postgres, else of a throwaway one."""
-    if os.environ.get(DATABASE_URL_ENV):
-        yield os.environ[DATABASE_URL_ENV]
-        return
-    workdir = Path(tempfile.mkdtemp(prefix="bench-retrieval-scale-"))
-    workdir.chmod(0o755)
-    try:
-        yield start_postgres(workdir / "pg", on_exit="delete")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 def run(sizes: Sequence[int]) -> list[dict[str, object]]:
     corpus = scale_corpus.load(chunks=REAL_CHUNKS, queries=QUESTIONS)
     rows: list[dict[str, object]] = []
     with (
-        server() as admin_url,
+        services() as (admin_url, redis_url),
         scratch_database(admin_url) as url,
         psycopg.connect(url, autocommit=True) as conn,
     ):
@@ -369,6 +416,7 @@ def run(sizes: Sequence[int]) -> list[dict[str, object]]:
             grow(conn, corpus, have, size)
             have = size
             rows += asyncio.run(measure_size(url, corpus, size, words))
+            rows += asyncio.run(measure_rag_core(url, redis_url, corpus, size))
             print_table([row for row in rows if row["chunks"] == size])
     return rows
 

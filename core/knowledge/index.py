@@ -96,12 +96,16 @@ KEYWORD_EVERY_TIER_SQL = """
      LIMIT %(candidates)s)
     UNION
 """
+# `{fence}` (`OFFSET 0`) makes the planner read a small scope's chunks by scope and check
+# each against the any-word query, stopping at the candidates' count: unfenced, it ANDs the
+# scope with the full-text index's matches for the words across every scope (84k rows, 36
+# ms for a question of common words at 300k chunks; BENCHMARKS.md: retrieval at scale).
 KEYWORD_SEARCH_SQL = """
     WITH matches AS (
         {every_tier}
-        (SELECT id, ts_rank_cd(tsv, %(any)s::tsquery) AS rank FROM {table}
-         WHERE scope = %(scope)s AND ready AND tsv @@ %(any)s::tsquery
-         LIMIT %(candidates)s)
+        (SELECT id, ts_rank_cd(tsv, %(any)s::tsquery) AS rank
+         FROM (SELECT id, tsv FROM {table} WHERE scope = %(scope)s AND ready {fence}) AS scoped
+         WHERE tsv @@ %(any)s::tsquery LIMIT %(candidates)s)
     ), best AS (
         SELECT * FROM matches ORDER BY rank DESC LIMIT %(limit)s
     )
@@ -288,7 +292,9 @@ class ChunkIndex:
         candidates = k * CANDIDATES_PER_RESULT
         # Full text needs no vector: it runs on a connection of its own meanwhile.
         keyword, dense = await asyncio.gather(
-            self._keyword_search(scope, query, limit=candidates),
+            self._keyword_search(
+                scope, query, limit=candidates, is_small=chunks <= EXACT_SEARCH_MAX_CHUNKS
+            ),
             self._embed_and_search(
                 scope, query, limit=candidates, is_exact=is_exact_better(chunks, table_chunks)
             ),
@@ -358,7 +364,9 @@ class ChunkIndex:
             )
             return [_passage(row, similarity=row[-1]) for row in await cur.fetchall()]
 
-    async def _keyword_search(self, scope: str, query: str, *, limit: int) -> list[Passage]:
+    async def _keyword_search(
+        self, scope: str, query: str, *, limit: int, is_small: bool
+    ) -> list[Passage]:
         """Full-text matches, any term counting, ranked by cover density among a bounded set.
 
         Ranking reads every candidate's tsvector, so a common word (thousands of matching
@@ -366,8 +374,9 @@ class ChunkIndex:
         after them, chunks holding any word are ranked, KEYWORD_CANDIDATES of each at most;
         below that many matches nothing changes. The terms come first, in a query of their
         own, so the search is planned with them as constants: the planner then knows a
-        common word from a rare one (scan the scope, or the full-text index). Never
-        prepared, for the same reason.
+        common word from a rare one. Never prepared, for the same reason. In a small scope
+        (`is_small`: at most EXACT_SEARCH_MAX_CHUNKS chunks) any-word matches are found by
+        reading the scope, never through the index over every scope.
         """
         async with self._pool.connection() as conn:
             cur = await conn.execute(QUERY_TERMS_SQL, {"q": query})
@@ -379,7 +388,10 @@ class ChunkIndex:
             every_tier = "" if words == 1 else KEYWORD_EVERY_TIER_SQL.format(table=TABLE)
             cur = await conn.execute(
                 KEYWORD_SEARCH_SQL.format(
-                    table=TABLE, columns=PASSAGE_COLUMNS, every_tier=every_tier
+                    table=TABLE,
+                    columns=PASSAGE_COLUMNS,
+                    every_tier=every_tier,
+                    fence="OFFSET 0" if is_small else "",
                 ),
                 {
                     "any": any_term,

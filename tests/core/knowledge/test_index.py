@@ -90,9 +90,11 @@ async def test_a_common_word_ranks_a_bounded_set_and_keeps_chunks_with_every_wor
     ids = await write(deps, document, texts)
     await mark_ready(deps, document, ids)
 
-    hits = await deps.knowledge.index._keyword_search(SCOPE, "harbour", limit=10)
+    hits = await deps.knowledge.index._keyword_search(SCOPE, "harbour", limit=10, is_small=True)
     assert len(hits) == 10
-    both = await deps.knowledge.index._keyword_search(SCOPE, "harbour lighthouse", limit=3)
+    both = await deps.knowledge.index._keyword_search(
+        SCOPE, "harbour lighthouse", limit=3, is_small=True
+    )
     assert both[0].chunk_id == ids[-1]
 
 

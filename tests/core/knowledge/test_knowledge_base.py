@@ -123,7 +123,9 @@ async def test_documents_are_isolated_by_scope(service: ChatService, deps: CoreD
         scope = scope_for(outsider)
         # Both search paths, not just the fused result.
         passages = await deps.knowledge.index.search(scope, question, k=20)
-        keyword_hits = await deps.knowledge.index._keyword_search(scope, question, limit=20)
+        keyword_hits = await deps.knowledge.index._keyword_search(
+            scope, question, limit=20, is_small=True
+        )
         assert not {p.chunk_id for p in passages} & ana_chunks
         assert not {row["id"] for row in keyword_hits} & ana_chunks
     assert "harbour" not in reply_text(
