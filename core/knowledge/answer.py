@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
@@ -175,6 +176,8 @@ def extractive_answer(question: str, passages: list[Passage], note: str) -> str:
     return "\n".join(quotes) + f"\n\n{note}"
 
 
+# The quote of each passage is shown under the answer and kept for /sources: picked once.
+@lru_cache(maxsize=64)
 def best_sentence(text: str, question: str, answer: str = "") -> str:
     """The passage sentence that best answers the question (see `_best`)."""
     sentence = _best(_sentences(text), Question.read(question), _stems(answer))
@@ -248,11 +251,12 @@ def _best(sentences: list[str], asked: Question, said: set[str]) -> str | None:
     kind asked for that it holds, the subject it continues; then the answer's words it
     shares, then the most new numbers and names (first on ties)."""
 
+    stems_of = [_stems(sentence) for sentence in sentences]
+
     def score(index: int) -> tuple[float, int, int]:
-        sentence = sentences[index]
-        stems = _stems(sentence)
+        sentence, stems = sentences[index], stems_of[index]
         value = float(len(stems & asked.stems)) + _fit(sentence, asked)
-        if index and _stems(sentences[index - 1]) & asked.stems:
+        if index and stems_of[index - 1] & asked.stems:
             value += CONTEXT_WEIGHT
         new_facts = [word for word in _facts(sentence) if _stem(_fold(word)) not in asked.stems]
         return value, len(stems & said), len(new_facts)
@@ -312,6 +316,7 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=8192)  # words repeat: every passage's sentences are stemmed per answer
 def _stem(word: str) -> str:
     """Crude stem of a folded word: its inflection cut, then a prefix."""
     for suffix in SUFFIXES:
