@@ -11,6 +11,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from core.settings import ConfigError
+
 
 def sqlalchemy_url(database_url: str) -> str:
     """Use the psycopg 3 driver whatever scheme DATABASE_URL was written with."""
@@ -41,3 +43,18 @@ async def check_if_dropped(conn: AsyncConnection[Any]) -> None:
     readable, _, _ = select.select([conn.fileno()], [], [], 0)
     if readable or conn.broken:
         await AsyncConnectionPool.check_connection(conn)
+
+
+async def require_schema(pool: AsyncConnectionPool) -> None:
+    """Refuse to start on a database that was never migrated, saying what to run.
+
+    Nothing else at start-up reads the tables, so the first message would fail instead.
+    """
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT to_regclass('knowledge_chunks') IS NOT NULL")
+        row = await cur.fetchone()
+    if not (row and row[0]):
+        raise ConfigError(
+            "DATABASE_URL: the database has no schema yet; run `assistant migrate` "
+            "(scripts/run and compose's migrate service do it)"
+        )

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from core.agent.mcp import McpTools
 from core.agent.trace import TraceStore
-from core.db import check_if_dropped, connect_options
+from core.db import check_if_dropped, connect_options, require_schema
 from core.jobs import JobQueue
 from core.knowledge.base import KnowledgeBase
 from core.knowledge.documents import DocumentStore
@@ -113,6 +113,7 @@ async def open_core(
         )
         opened.push_async_callback(pool.close)
         await pool.open(wait=True, timeout=30)
+        await require_schema(pool)
         index = ChunkIndex(
             pool,
             settings.database_url,

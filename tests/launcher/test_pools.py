@@ -12,7 +12,7 @@ import pytest
 import redis.exceptions
 from psycopg.conninfo import conninfo_to_dict
 
-from core.settings import Provider, Settings
+from core.settings import ConfigError, Provider, Settings
 from launcher.frontends import core_and_jobs
 from tests.conftest import scratch_database
 
@@ -113,10 +113,10 @@ async def test_start_up_failing_on_redis_leaves_no_connection(
 async def test_start_up_failing_after_the_pool_opened_leaves_no_connection(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    # Without the schema the vector store refuses to open, after the pool and Redis did.
+    # Without the schema the core refuses to start, after the pool and Redis opened.
     with scratch_database(database_url, is_migrated=False) as empty_url:
         settings = settings_for(empty_url, redis_url, tmp_path)
-        with pytest.raises(ValueError, match="does not exist"):
+        with pytest.raises(ConfigError, match="assistant migrate"):
             async with core_and_jobs(settings):
                 pass
         assert wait_until_closed(empty_url, via=database_url) == 0
