@@ -130,6 +130,7 @@ async def _drop_from_outbox(deps: CoreDeps, user_key: str) -> None:
     platform, _, name = user_key.partition(":")
     if platform == Platform.CONSOLE.value:
         await deps.redis.delete(stream_key(Platform.CONSOLE, name))
+    await deps.redis.delete(stream_key(Platform.WEB, user_key))
     for bot_platform in (Platform.TELEGRAM, Platform.DISCORD):
         stream = stream_key(bot_platform)
         mine = [

@@ -338,9 +338,9 @@ class ChatService:
                 SUMMARISE_CONVERSATION,
                 lock=f"summary:{key}",
                 conversation_key=key,
-                chat_id=incoming.chat.id,
-                platform=incoming.chat.platform.value,
-                is_private=incoming.chat.is_private,
+                chat_id=incoming.progress_chat.id,
+                platform=incoming.progress_chat.platform.value,
+                is_private=incoming.progress_chat.is_private,
                 locale=locale,
             )
         input_tokens = count_tokens_approximately([incoming.text]) + conversation.tokens

@@ -13,6 +13,9 @@ class Platform(StrEnum):
     TELEGRAM = "tg"
     DISCORD = "dc"
     CONSOLE = "cli"
+    # The web page: it signs in as one of the identities above and only names where
+    # its job progress is delivered (an outbox stream per identity), never an identity.
+    WEB = "web"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class Incoming:
     chat_admin_check: Callable[[], Awaitable[bool]] | None = field(
         default=None, compare=False, repr=False
     )
+    # Where job progress goes when not to the chat itself: the web page over this chat.
+    progress_to: ChatRef | None = None
 
     async def is_chat_admin(self) -> bool:
         """Whether the sender administers this group or server (never in private chats)."""
@@ -95,6 +100,11 @@ class Incoming:
     def owner(self) -> str:
         """Who this is, across platforms: the person the identity is linked to, or itself."""
         return self.person or self.user.key
+
+    @property
+    def progress_chat(self) -> ChatRef:
+        """The chat whose front end shows the progress of jobs this message starts."""
+        return self.progress_to or self.chat
 
     @property
     def conversation_key(self) -> str:
