@@ -152,7 +152,7 @@ async function loadDocuments() {
     const item = document.createElement("li");
     item.dataset.id = doc.id;
     const meta = Object.assign(document.createElement("div"), { className: `meta status-${doc.status}` });
-    meta.textContent = [doc.kind, texts[`status_${doc.status}`] || doc.status, `${doc.chunks} ▤`, doc.short_id].join(" · ");
+    meta.textContent = [doc.kind, texts[`status_${doc.status}`] || doc.status, doc.short_id].join(" · ");
     item.append(linked(doc.title), meta);
     if (doc.status !== "ready" && progress.has(doc.id)) {
       item.append(Object.assign(document.createElement("span"), { className: "progress", textContent: progress.get(doc.id) }));
