@@ -87,8 +87,9 @@ class Incoming:
     chat_admin_check: Callable[[], Awaitable[bool]] | None = field(
         default=None, compare=False, repr=False
     )
-    # Where job progress goes when not to the chat itself: the web page over this chat.
-    progress_to: ChatRef | None = None
+    # The front end it came through when that is not the chat's own platform (the web
+    # page, signed in as this chat's identity): job progress goes there, and metrics say so.
+    via: ChatRef | None = None
 
     async def is_chat_admin(self) -> bool:
         """Whether the sender administers this group or server (never in private chats)."""
@@ -102,9 +103,9 @@ class Incoming:
         return self.person or self.user.key
 
     @property
-    def progress_chat(self) -> ChatRef:
-        """The chat whose front end shows the progress of jobs this message starts."""
-        return self.progress_to or self.chat
+    def front_end(self) -> ChatRef:
+        """Where this message was typed, so where the jobs it starts report their progress."""
+        return self.via or self.chat
 
     @property
     def conversation_key(self) -> str:

@@ -59,7 +59,7 @@ class WebIdentity:
             attachments=attachments,
             language_hint=language_hint,
             person=person,
-            progress_to=ChatRef(Platform.WEB, self.key, is_private=True),
+            via=ChatRef(Platform.WEB, self.key, is_private=True),
         )
 
 

@@ -11,9 +11,11 @@ from redis.asyncio import Redis
 from core.deps import CoreDeps
 from core.i18n import t
 from core.service import ChatService
+from core.types import ChatRef, Command, Identity, Incoming, Platform
 from core.web_access import SIGN_IN_ATTEMPTS_PER_WINDOW, WEB_CODE_TTL_SECONDS
-from tests.bots.web.conftest import client, signed_in, sse_events, web_code
-from tests.factories import attachment, collect, in_group, private, reply_text, run_jobs, with_files
+from tests.bots.web.conftest import CODE, client, signed_in, sse_events, web_code
+from tests.core.test_people import link_accounts
+from tests.factories import attachment, collect, private, reply_text, run_jobs, with_files
 from tests.knowledge_fixtures import pdf_bytes
 
 
@@ -48,11 +50,6 @@ async def test_wrong_codes_are_refused_then_slowed_down(web: str) -> None:
             for _ in range(SIGN_IN_ATTEMPTS_PER_WINDOW + 1)
         ]
     assert statuses == [400] * SIGN_IN_ATTEMPTS_PER_WINDOW + [429]
-
-
-async def test_the_code_is_given_in_private_chats_only(service: ChatService) -> None:
-    said = reply_text(await collect(service.handle(in_group("ana", "g1", command="web"))))
-    assert said == t("web_private_only", "en")
 
 
 async def test_writes_from_other_sites_are_refused(web: str, service: ChatService) -> None:
@@ -141,14 +138,22 @@ async def test_an_oversized_upload_is_refused_plainly(
 
 
 async def test_admins_see_the_figures(web: str, deps: CoreDeps) -> None:
-    admin = ChatService(deps)
-    from tests.bots.web.conftest import CODE
-
-    said = reply_text(await collect(admin.handle(_telegram_private("1", "web"))))
+    admin = Identity(Platform.TELEGRAM, "1")  # ADMIN_IDS of the test settings
+    asks = Incoming(admin, ChatRef(Platform.TELEGRAM, "1", is_private=True), "", Command("web"))
+    code = CODE.search(reply_text(await collect(ChatService(deps).handle(asks))))
+    assert code is not None
     async with client(web) as page:
-        await page.post("/api/sign-in", json={"code": CODE.search(said).group(1)})
+        await page.post("/api/sign-in", json={"code": code.group(1)})
         figures = (await page.get("/api/admin")).json()
     assert set(figures) == {"stats", "jobs"} and "Documents:" in figures["stats"]
+
+
+async def test_a_linked_identity_sees_its_persons_documents(web: str, service: ChatService) -> None:
+    notes = attachment("notes.txt", b"Recife is in Pernambuco.", "text/plain")
+    await collect(service.handle(with_files(private("ana"), notes)))
+    await link_accounts(service)  # cli:ana joins tg:77: her documents become the person's
+    async with signed_in(web, service, "ana") as ana:
+        assert [d["title"] for d in (await ana.get("/api/documents")).json()] == ["notes.txt"]
 
 
 async def _until_final(lines) -> list[dict]:  # noqa: ANN001
@@ -161,14 +166,3 @@ async def _until_final(lines) -> list[dict]:  # noqa: ANN001
                 if seen[-1]["final"]:
                     return seen
     raise AssertionError(f"no final progress: {seen}")
-
-
-def _telegram_private(user_id: str, command: str):  # noqa: ANN202
-    from core.types import ChatRef, Command, Identity, Incoming, Platform
-
-    return Incoming(
-        Identity(Platform.TELEGRAM, user_id),
-        ChatRef(Platform.TELEGRAM, user_id, is_private=True),
-        "",
-        command=Command(command),
-    )
