@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bots.web.events import chat_events, notice_json, progress_events
 from core.commands import COMMANDS, CommandContext, command_from_text
@@ -35,6 +35,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 # The page loads nothing from elsewhere and runs no inline script.
 CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+# Longer than any chat platform's message (Telegram: 4096): a paste, not a document.
+MAX_MESSAGE_CHARS = 16_000
 
 
 def create_app(deps: CoreDeps) -> FastAPI:
@@ -119,7 +121,7 @@ async def page() -> FileResponse:
 
 
 class SignIn(BaseModel):
-    code: str
+    code: str = Field(max_length=32)
 
 
 @router.post("/api/sign-in", dependencies=SAME_ORIGIN)
@@ -177,7 +179,7 @@ async def me(visitor: SignedIn, deps: Deps) -> dict[str, Any]:
 
 
 class Message(BaseModel):
-    text: str
+    text: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
 @router.post("/api/chat", dependencies=SAME_ORIGIN)

@@ -26,7 +26,6 @@ async def serve(deps: CoreDeps) -> None:
         lifespan="off",  # the launcher opens and closes the core
         log_config=None,  # the launcher's logging
         access_log=False,
-        proxy_headers=True,
         timeout_graceful_shutdown=GRACEFUL_STOP_SECONDS,
     )
     server = uvicorn.Server(config)
