@@ -111,6 +111,7 @@ async def erase(deps: CoreDeps, owner: str) -> Erased:
     for identity in identities:
         await deps.redis.delete(*(key.format(key=identity) for key in _PERSONAL_KEYS))
         await _drop_from_outbox(deps, identity)
+        await deps.web_access.sign_out_everywhere(identity)
     return Erased(documents=len(private), conversations=len(conversations))
 
 

@@ -88,7 +88,13 @@ class WebAccess:
         if raw is None:
             return None
         token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
-        await self._redis.set(_session_key(token), raw, ex=self.session_ttl_seconds)
+        who = WebIdentity(**json.loads(raw))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(_session_key(token), raw, ex=self.session_ttl_seconds)
+            # Listed per identity, so that /forget all can sign every browser out.
+            pipe.sadd(_sessions_of(who.key), _session_key(token))
+            pipe.expire(_sessions_of(who.key), self.session_ttl_seconds)
+            await pipe.execute()
         return token
 
     async def identity(self, token: str) -> WebIdentity | None:
@@ -100,6 +106,11 @@ class WebAccess:
 
     async def sign_out(self, token: str) -> None:
         await self._redis.delete(_session_key(token))
+
+    async def sign_out_everywhere(self, identity: str) -> None:
+        """End every web session of `identity` (its data is being erased)."""
+        sessions = await self._redis.smembers(_sessions_of(identity))
+        await self._redis.delete(_sessions_of(identity), *sessions)
 
     async def may_try(self, client: str) -> bool:
         """Whether `client` (an address) may try a code now: guessing is slowed down."""
@@ -118,6 +129,10 @@ def normalised_code(code: str) -> str:
 
 def _code_key(code: str) -> str:
     return f"web-code:{code}"
+
+
+def _sessions_of(identity: str) -> str:
+    return f"web-sessions:{identity}"
 
 
 def _session_key(token: str) -> str:

@@ -37,3 +37,13 @@ async def test_a_session_is_the_identity_that_asked(service: ChatService, deps: 
     assert incoming.front_end == ChatRef(Platform.WEB, "cli:ana", is_private=True)
     await deps.web_access.sign_out(token)
     assert await deps.web_access.identity(token) is None
+
+
+async def test_forgetting_everything_signs_every_browser_out(
+    service: ChatService, deps: CoreDeps
+) -> None:
+    tokens = [await deps.web_access.sign_in(await web_code(service, "ana")) for _ in range(2)]
+    kept = await deps.web_access.sign_in(await web_code(service, "bia"))
+    await say(service, private("ana", command="forget", args="all yes"))
+    assert [await deps.web_access.identity(token or "") for token in tokens] == [None, None]
+    assert await deps.web_access.identity(kept or "") is not None
