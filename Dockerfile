@@ -81,8 +81,9 @@ ENV PATH=/app/.venv/bin:$PATH \
 USER 10001:10001
 
 # 8443: Telegram webhook mode only (TELEGRAM_WEBHOOK_URL set; TELEGRAM_WEBHOOK_PORT).
+# 8080: the web page (`assistant web`, WEB_PORT).
 # 9100: /metrics and /healthz of every bot and worker when METRICS_PORT=9100 (compose).
-EXPOSE 8443 9100
+EXPOSE 8080 8443 9100
 
 ENTRYPOINT ["assistant"]
 CMD ["--help"]

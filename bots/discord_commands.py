@@ -255,6 +255,11 @@ async def link(interaction: discord.Interaction, code: str = "") -> None:
     await _client(interaction).answer_command(interaction, Command("link", code))
 
 
+async def web(interaction: discord.Interaction) -> None:
+    """Gives a one-time code that signs the web page in as you."""
+    await _client(interaction).answer_command(interaction, Command("web"))
+
+
 async def stats(interaction: discord.Interaction) -> None:
     """Admins: usage and health at a glance."""
     await _client(interaction).answer_command(interaction, Command("stats"))
@@ -296,6 +301,7 @@ SLASH_COMMANDS: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
     "export": export,
     "jobs": jobs,
     "link": link,
+    "web": web,
     "agent": agent,
     "trace": trace,
 }

@@ -372,6 +372,16 @@ async def link(ctx: CommandContext) -> str:
     return t("link_done", ctx.locale, person=person)
 
 
+async def web(ctx: CommandContext) -> str:
+    """Gives a one-time code (and a link, with WEB_PUBLIC_URL) that signs the web page in."""
+    if not ctx.incoming.chat.is_private:  # a code shown in a group could be used by anyone
+        return t("web_private_only", ctx.locale)
+    code = await ctx.deps.web_access.issue_code(ctx.incoming)
+    page = ctx.deps.settings.web_public_url
+    link = t("web_link", ctx.locale, url=f"{page}/?code={code}") if page else ""
+    return t("web_code", ctx.locale, code=code, link=link)
+
+
 JOBS_SHOWN = 15
 
 
@@ -460,6 +470,7 @@ COMMANDS: dict[str, Handler] = {
     "export": export_data,
     "jobs": jobs,
     "link": link,
+    "web": web,
     "agent": agent,
     "trace": trace,
 }
@@ -501,6 +512,10 @@ COMMAND_DESCRIPTIONS: dict[str, dict[str, str]] = {
     "link": {
         "en": "Be one person on Telegram, Discord and here",
         "pt-BR": "Ser uma pessoa só no Telegram, Discord e aqui",
+    },
+    "web": {
+        "en": "A code to sign in to the web page",
+        "pt-BR": "Um código para entrar na página web",
     },
     "agent": {
         "en": "Let me use tools here: on or off",

@@ -29,6 +29,7 @@ from core.outbox import Outbox
 from core.people import People
 from core.settings import Settings
 from core.users import UserStore
+from core.web_access import WebAccess
 
 ModelFactory = Callable[[Settings, str], BaseChatModel]
 
@@ -76,6 +77,7 @@ class CoreDeps:
     people: People
     traces: TraceStore
     mcp: McpTools
+    web_access: WebAccess
     # Model calls this process makes at once; more questions wait their turn.
     answer_slots: asyncio.Semaphore
 
@@ -152,5 +154,6 @@ async def open_core(
             people=People(pool, redis),
             traces=TraceStore(redis, ttl_seconds=settings.memory_ttl_seconds),
             mcp=McpTools(settings),
+            web_access=WebAccess(redis, session_ttl_seconds=settings.web_session_ttl_seconds),
             answer_slots=asyncio.Semaphore(settings.max_concurrent_answers),
         )

@@ -190,6 +190,14 @@ def normalise_locale(value: str | None) -> str | None:
     return None
 
 
+def preferred_locale(accept_language: str | None) -> str | None:
+    """The first supported locale a browser's Accept-Language header asks for, if any."""
+    for part in (accept_language or "").split(","):
+        if (locale := normalise_locale(part.split(";")[0])) is not None:
+            return locale
+    return None
+
+
 def detect_language(text: str) -> str | None:
     """Guess pt-BR or en from common words and accents; None when the text says too little."""
     words = [w.lower() for w in _WORD.findall(text)]
@@ -229,6 +237,7 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/quota: your answers today and your limit\n"
         "/export, /forget all: everything I keep about you, to take or to delete\n"
         "/link: be one person on Telegram, Discord and the terminal\n"
+        "/web: a code to sign in to the web page (chat, documents, sources)\n"
         "/agent on|off: let me use tools (your documents, calculator, web, Wikipedia…)\n"
         "/trace: the steps behind my last answer in agent mode\n"
         "Voice notes are answered; videos and YouTube links are transcribed and indexed.\n"
@@ -251,6 +260,7 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "/quota: suas respostas de hoje e seu limite\n"
         "/export, /forget all: tudo que guardo sobre você, para levar ou apagar\n"
         "/link: ser uma pessoa só no Telegram, Discord e terminal\n"
+        "/web: um código para entrar na página web (chat, documentos, fontes)\n"
         "/agent on|off: me deixar usar ferramentas (seus documentos, calculadora, web, "
         "Wikipédia…)\n"
         "/trace: os passos por trás da minha última resposta no modo agente\n"
@@ -737,6 +747,20 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "pt-BR": "Use /link numa conversa privada comigo: um código mostrado num grupo poderia "
         "ser usado por qualquer um.",
     },
+    "web_code": {
+        "en": "Your web sign-in code: {code}. Type it on the web page within 10 minutes; it "
+        "works once. The page will be you: this conversation and your private documents.{link}",
+        "pt-BR": "Seu código para entrar na web: {code}. Digite-o na página web em até 10 "
+        "minutos; ele vale uma vez. A página será você: esta conversa e seus documentos "
+        "privados.{link}",
+    },
+    "web_link": {"en": "\nOr open {url}", "pt-BR": "\nOu abra {url}"},
+    "web_private_only": {
+        "en": "Use /web in a private chat with me: a code shown in a group could be used by "
+        "anyone.",
+        "pt-BR": "Use /web numa conversa privada comigo: um código mostrado num grupo poderia "
+        "ser usado por qualquer um.",
+    },
     "forget_not_yours": {
         "en": "Only the person who sent {name}, the group's admins or a bot admin can forget it.",
         "pt-BR": "Só quem enviou {name}, os admins do grupo ou um admin do bot podem esquecê-lo.",
@@ -871,11 +895,59 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "en": "Still running (or stopped abruptly).",
         "pt-BR": "Ainda em andamento (ou parou de repente).",
     },
+    # The web page's own labels (sent to the page by bots.web).
+    "page_title": {"en": "Assistant", "pt-BR": "Assistente"},
+    "page_sign_in_intro": {
+        "en": "Send /web to the bot in a private chat (Telegram, Discord or the terminal) and "
+        "type the code here. The page will be that account: its conversation and documents.",
+        "pt-BR": "Envie /web para o bot numa conversa privada (Telegram, Discord ou terminal) "
+        "e digite o código aqui. A página será essa conta: a conversa e os documentos dela.",
+    },
+    "page_code": {"en": "Code", "pt-BR": "Código"},
+    "page_sign_in": {"en": "Sign in", "pt-BR": "Entrar"},
+    "page_sign_in_failed": {
+        "en": "That code is wrong, used or expired. Send /web to the bot for a new one.",
+        "pt-BR": "Esse código está errado, já foi usado ou expirou. Envie /web ao bot para "
+        "receber outro.",
+    },
+    "page_too_many_tries": {
+        "en": "Too many tries: wait a minute.",
+        "pt-BR": "Tentativas demais: espere um minuto.",
+    },
+    "page_signed_in_as": {"en": "Signed in as", "pt-BR": "Conectado como"},
+    "page_sign_out": {"en": "Sign out", "pt-BR": "Sair"},
+    "page_message": {
+        "en": "Write a message, a link or a /command",
+        "pt-BR": "Escreva uma mensagem, um link ou um /comando",
+    },
+    "page_send": {"en": "Send", "pt-BR": "Enviar"},
+    "page_documents": {"en": "Documents", "pt-BR": "Documentos"},
+    "page_no_documents": {"en": "No documents yet.", "pt-BR": "Nenhum documento ainda."},
+    "page_upload": {"en": "Upload a file", "pt-BR": "Enviar um arquivo"},
+    "page_add_link": {"en": "Add a link", "pt-BR": "Adicionar um link"},
+    "page_add": {"en": "Add", "pt-BR": "Adicionar"},
+    "page_sources": {"en": "Sources", "pt-BR": "Fontes"},
+    "page_admin": {"en": "Admin", "pt-BR": "Admin"},
+    "page_jobs": {"en": "Jobs", "pt-BR": "Tarefas"},
+    "page_download": {"en": "Download", "pt-BR": "Baixar"},
+    "page_error": {
+        "en": "Something went wrong; try again.",
+        "pt-BR": "Algo deu errado; tente de novo.",
+    },
     "status_queued": {"en": "queued", "pt-BR": "na fila"},
     "status_processing": {"en": "indexing", "pt-BR": "indexando"},
     "status_ready": {"en": "ready", "pt-BR": "pronto"},
     "status_failed": {"en": "failed", "pt-BR": "falhou"},
 }
+
+
+def texts_starting(prefix: str, locale: str) -> dict[str, str]:
+    """Every plain string whose key starts with `prefix`, in `locale` (for the web page)."""
+    return {
+        key: t(key, locale)
+        for key, variants in _CATALOG.items()
+        if key.startswith(prefix) and isinstance(variants["en"], str)
+    }
 
 
 def has_text(key: str) -> bool:

@@ -65,7 +65,7 @@ JOBS_FAILED = Gauge(
 
 
 def platform_label(platform: Platform) -> str:
-    """`telegram`, `discord` or `console`: readable where the identity prefix is terse."""
+    """`telegram`, `discord`, `console` or `web`: readable where the identity prefix is terse."""
     return platform.name.lower()
 
 
@@ -79,7 +79,7 @@ def count_message(incoming: Incoming) -> None:
         kind = "file"
     else:
         kind = "text"
-    MESSAGES.labels(platform_label(incoming.chat.platform), kind).inc()
+    MESSAGES.labels(platform_label(incoming.front_end.platform), kind).inc()
 
 
 def count_tokens(*, input_tokens: int, output_tokens: int) -> None:

@@ -40,8 +40,9 @@ Deliver = Callable[[OutboxMessage], Awaitable[None]]
 
 
 def stream_key(platform: Platform, chat_id: str | None = None) -> str:
-    """One stream per bot platform; each terminal chat is its own 'bot', so gets its own."""
-    if platform is Platform.CONSOLE:
+    """One stream per bot platform; each terminal chat and each identity signed in on the
+    web page is its own 'bot', so gets its own."""
+    if platform in (Platform.CONSOLE, Platform.WEB):
         return f"outbox:{platform.value}:{chat_id}"
     return f"outbox:{platform.value}"
 

@@ -111,6 +111,7 @@ async def erase(deps: CoreDeps, owner: str) -> Erased:
     for identity in identities:
         await deps.redis.delete(*(key.format(key=identity) for key in _PERSONAL_KEYS))
         await _drop_from_outbox(deps, identity)
+        await deps.web_access.sign_out_everywhere(identity)
     return Erased(documents=len(private), conversations=len(conversations))
 
 
@@ -130,6 +131,7 @@ async def _drop_from_outbox(deps: CoreDeps, user_key: str) -> None:
     platform, _, name = user_key.partition(":")
     if platform == Platform.CONSOLE.value:
         await deps.redis.delete(stream_key(Platform.CONSOLE, name))
+    await deps.redis.delete(stream_key(Platform.WEB, user_key))
     for bot_platform in (Platform.TELEGRAM, Platform.DISCORD):
         stream = stream_key(bot_platform)
         mine = [

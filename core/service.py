@@ -199,7 +199,7 @@ class ChatService:
         self, incoming: Incoming, user: UserRecord, locale: str, *, is_ask: bool
     ) -> AsyncIterator[Event]:
         deps = self.deps
-        timer = metrics.AnswerTimer(incoming.chat.platform)
+        timer = metrics.AnswerTimer(incoming.front_end.platform)
         key = incoming.conversation_key
         conversation = await deps.memory.load(key)
         turn: AgentTurn | None = None
@@ -346,9 +346,9 @@ class ChatService:
                 SUMMARISE_CONVERSATION,
                 lock=f"summary:{key}",
                 conversation_key=key,
-                chat_id=incoming.chat.id,
-                platform=incoming.chat.platform.value,
-                is_private=incoming.chat.is_private,
+                chat_id=incoming.front_end.id,
+                platform=incoming.front_end.platform.value,
+                is_private=incoming.front_end.is_private,
                 locale=locale,
             )
         input_tokens = count_tokens_approximately([incoming.text]) + conversation.tokens

@@ -205,6 +205,14 @@ class Settings(BaseSettings):
     # A self-hosted Bot API server started with --local: files of any size, read from disk.
     telegram_local_mode: bool = False
 
+    # Web page (`assistant web`): loopback unless a host is set (compose: its network).
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, gt=0, lt=65536)
+    # The page's public address, e.g. https://chat.example.com: /web then gives a link,
+    # and an https address makes the session cookie Secure.
+    web_public_url: str = ""
+    web_session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
     # Discord
     discord_bot_token: SecretStr | None = None
     discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
@@ -265,6 +273,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http(s) URL such as https://api.telegram.org/bot")
         return value
+
+    @field_validator("web_public_url")
+    @classmethod
+    def _page_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL such as https://chat.example.com")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _provider_has_what_it_needs(self) -> Settings:

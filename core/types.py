@@ -13,6 +13,9 @@ class Platform(StrEnum):
     TELEGRAM = "tg"
     DISCORD = "dc"
     CONSOLE = "cli"
+    # The web page: it signs in as one of the identities above and only names where
+    # its job progress is delivered (an outbox stream per identity), never an identity.
+    WEB = "web"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,9 @@ class Incoming:
     chat_admin_check: Callable[[], Awaitable[bool]] | None = field(
         default=None, compare=False, repr=False
     )
+    # The front end it came through when that is not the chat's own platform (the web
+    # page, signed in as this chat's identity): job progress goes there, and metrics say so.
+    via: ChatRef | None = None
 
     async def is_chat_admin(self) -> bool:
         """Whether the sender administers this group or server (never in private chats)."""
@@ -95,6 +101,11 @@ class Incoming:
     def owner(self) -> str:
         """Who this is, across platforms: the person the identity is linked to, or itself."""
         return self.person or self.user.key
+
+    @property
+    def front_end(self) -> ChatRef:
+        """Where this message was typed, so where the jobs it starts report their progress."""
+        return self.via or self.chat
 
     @property
     def conversation_key(self) -> str:

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="start everything locally (what scripts/run does)")
-    run.add_argument("target", nargs="?", choices=["console", "telegram", "discord", "bots"])
+    run.add_argument("target", nargs="?", choices=["console", "telegram", "discord", "bots", "web"])
     run.add_argument("--user", default=getpass.getuser(), help="terminal chat identity (cli:NAME)")
     run.set_defaults(handler=_cmd_run)
 
@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser(name, help=f"run the {name.title()} bot").set_defaults(
             handler=_cmd_frontend
         )
+    commands.add_parser("web", help="serve the web page on WEB_HOST:WEB_PORT").set_defaults(
+        handler=_cmd_frontend
+    )
 
     worker = commands.add_parser("worker", help="run background jobs")
     worker.add_argument(

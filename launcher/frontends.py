@@ -79,6 +79,10 @@ def _frontends(deps: CoreDeps, target: str, user: str) -> list[Coroutine[Any, An
         from bots import discord_bot
 
         servers.append(discord_bot.serve(deps))
+    if target == "web":
+        from bots.web import server
+
+        servers.append(server.serve(deps))
     return servers
 
 

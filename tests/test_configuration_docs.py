@@ -10,7 +10,8 @@ import yaml
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-# Compose points these at its own services, and fixes where /healthz is for its healthchecks.
+# Compose points these at its own services, fixes where /healthz is for its healthchecks,
+# and where the web page listens in its network.
 SET_BY_COMPOSE = {
     "DATABASE_URL",
     "REDIS_URL",
@@ -18,6 +19,7 @@ SET_BY_COMPOSE = {
     "OLLAMA_BASE_URL",
     "METRICS_PORT",
     "METRICS_HOST",
+    "WEB_HOST",
 }
 KEYS = {name.upper() for name in Settings.model_fields}
 

@@ -95,7 +95,7 @@ class Intake:
         self, document_id: str, incoming: Incoming, locale: str, *, is_silent: bool = False
     ) -> None:
         """Queue the ingestion job; called once the status message is out, so it can be edited."""
-        target = JobTarget(incoming.chat, incoming.user.key, locale, is_silent)
+        target = JobTarget(incoming.front_end, incoming.user.key, locale, is_silent)
         document = await self.documents.get(document_id)
         is_media = document is not None and document.is_media
         await self._jobs.defer(

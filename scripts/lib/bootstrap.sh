@@ -2,8 +2,9 @@
 # Sourced, not executed. Idempotent: every step is skipped when already done.
 
 # redis-server: memory and outbox; ffmpeg: audio decoding for yt-dlp;
-# espeak-ng: the tests synthesise speech with it.
-DEBIAN_PACKAGES=(redis-server ffmpeg espeak-ng)
+# espeak-ng: the tests synthesise speech with it; chromium: the web page's browser tests
+# (driven by Playwright, which must not download a browser of its own).
+DEBIAN_PACKAGES=(redis-server ffmpeg espeak-ng chromium)
 
 _as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

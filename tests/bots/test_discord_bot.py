@@ -52,7 +52,7 @@ THREAD_ID = 600_000_000_000_000_001
 COMMANDS = {
     *("ask", "start", "help", "reset", "history", "model", "lang"),
     *("docs", "forget", "sources", "summary", "transcript", "retry"),
-    *("quota", "allow", "block", "stats", "reindex", "export", "jobs", "link"),
+    *("quota", "allow", "block", "stats", "reindex", "export", "jobs", "link", "web"),
     *("agent", "trace"),
 }
 EPHEMERAL = 64

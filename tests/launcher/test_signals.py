@@ -108,6 +108,7 @@ def start(
         "TELEGRAM_API_BASE_URL": telegram_api_url,
         # Served until the end, so a clean stop includes the /metrics and /healthz server.
         "METRICS_PORT": str(metrics_port),
+        "WEB_PORT": str(free_port()),
     }
 
     def run(args: list[str], ready_line: str | None) -> subprocess.Popen[str]:
@@ -144,10 +145,11 @@ def start(
     ("args", "ready_line"),
     [
         (["run", "telegram"], "Telegram bot @"),
+        (["run", "web"], "Uvicorn running on"),
         # Its own queue: a job another test left behind is not this process's business.
         (["worker", "--queue", "signal-test"], "Starting worker"),
     ],
-    ids=["run", "worker"],
+    ids=["run", "run-web", "worker"],
 )
 def test_sigterm_stops_cleanly_and_takes_the_model_process_along(
     start: Callable[[list[str], str | None], subprocess.Popen[str]],
