@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchmarks.common import machine, print_machine, print_table, write_results
 from core.settings import Settings
-from launcher.local_model import start_local_model, stop_child
+from launcher.local_model import start_local_model, stop_child, stop_kept_model
 from launcher.migrate import migrate
 from launcher.run import LOCAL_REDIS_PORT
 from launcher.services import RedisServer, start_postgres
@@ -65,7 +65,8 @@ def first_answer(data_dir: Path) -> tuple[float, float]:
 
 
 def stop_services(data_dir: Path) -> None:
-    """Stop the Postgres and Redis a run left running, keeping their data."""
+    """Stop the Postgres, Redis and model service a run left running, keeping their data."""
+    stop_kept_model(Settings(_env_file=None, data_dir=data_dir))  # type: ignore[call-arg]
     RedisServer(data_dir.resolve() / "redis", LOCAL_REDIS_PORT).stop()
     subprocess.run(
         [
@@ -102,7 +103,8 @@ def phases(data_dir: Path) -> list[Row]:
     started = time.perf_counter()
     process, _ = start_local_model(Settings(_env_file=None), data_dir / "logs" / "model.log")  # type: ignore[call-arg]
     timed(rows, "embedded model load (to healthy)", started)
-    stop_child(process)
+    if process is not None:
+        stop_child(process)
     return rows
 
 
