@@ -1,10 +1,12 @@
 """Start-up: time from `assistant run console` (what `scripts/run console` runs after its
 installs) to the first answer, piped, with the embedded model, cold and warm.
 
-Cold: the data folder exists but Postgres and Redis are stopped; warm: they still run
-from the previous start. The phases are then timed one by one in fresh processes, so
-their shares can be read against the whole: imports of the chat stack, service start
-(cold and warm), migrations (nothing to apply) and the embedded model's load.
+Cold: the data folder exists but Postgres, Redis and the model service are stopped;
+warm: they still run from the previous start. "Warm, model not kept" is the run before
+the model service was kept between runs (MODEL_SERVER_KEEP=false: each run loads the
+model). The phases are then timed one by one in fresh processes, so their shares can be
+read against the whole: imports of the chat stack, service start (cold and warm),
+migrations (nothing to apply) and the embedded model's load.
 
 Run: `.venv/bin/python -m benchmarks.startup` (takes about a minute on two cores).
 """
@@ -40,9 +42,14 @@ class Row:
     seconds: float
 
 
-def first_answer(data_dir: Path) -> tuple[float, float]:
+def first_answer(data_dir: Path, *, keep_model: bool = True) -> tuple[float, float]:
     """(seconds to the first line of the answer, seconds to exit) of a piped one-liner."""
-    env = {**os.environ, "DATA_DIR": str(data_dir), "LLM_PROVIDER": "auto"}
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "LLM_PROVIDER": "auto",
+        "MODEL_SERVER_KEEP": "true" if keep_model else "false",
+    }
     for key in ("DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY"):
         env.pop(key, None)
     started = time.perf_counter()
@@ -115,6 +122,12 @@ def run(data_dir: Path) -> list[Row]:
     for label in ("cold", "warm"):
         answered, exited = first_answer(data_dir)
         rows += [Row(f"{label}: first answer", answered), Row(f"{label}: process exit", exited)]
+    stop_kept_model(Settings(_env_file=None, data_dir=data_dir))  # type: ignore[call-arg]
+    answered, exited = first_answer(data_dir, keep_model=False)
+    rows += [
+        Row("warm, model not kept (before): first answer", answered),
+        Row("warm, model not kept (before): process exit", exited),
+    ]
     rows += phases(data_dir)
     stop_services(data_dir)
     return rows
