@@ -108,7 +108,8 @@ def phases(data_dir: Path) -> list[Row]:
     migrate(Settings(_env_file=None, database_url=database_url))  # type: ignore[call-arg]
     timed(rows, "migrations (none to apply)", started)
     started = time.perf_counter()
-    process, _ = start_local_model(Settings(_env_file=None), data_dir / "logs" / "model.log")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    process, _ = start_local_model(settings, data_dir / "logs" / "model.log")
     timed(rows, "embedded model load (to healthy)", started)
     if process is not None:
         stop_child(process)
