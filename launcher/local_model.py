@@ -137,6 +137,10 @@ def start_local_model(
         if record is not None:
             logger.info("reusing the model service on port %s", record["port"])
             return None, _using(settings, f"http://127.0.0.1:{record['port']}")
+        if keep:
+            # One kept service per DATA_DIR: a hung one, or one serving another model or
+            # backend, is stopped rather than left running untracked.
+            stop_kept_model(settings)
         process, base_url = _start(settings, log_path, keep=keep)
         if keep:
             _record_path(settings).write_text(
