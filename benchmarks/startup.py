@@ -1,10 +1,12 @@
 """Start-up: time from `assistant run console` (what `scripts/run console` runs after its
 installs) to the first answer, piped, with the embedded model, cold and warm.
 
-Cold: the data folder exists but Postgres and Redis are stopped; warm: they still run
-from the previous start. The phases are then timed one by one in fresh processes, so
-their shares can be read against the whole: imports of the chat stack, service start
-(cold and warm), migrations (nothing to apply) and the embedded model's load.
+Cold: the data folder exists but Postgres, Redis and the model service are stopped;
+warm: they still run from the previous start. "Warm, model not kept" is the run before
+the model service was kept between runs (MODEL_SERVER_KEEP=false: each run loads the
+model). The phases are then timed one by one in fresh processes, so their shares can be
+read against the whole: imports of the chat stack, service start (cold and warm),
+migrations (nothing to apply) and the embedded model's load.
 
 Run: `.venv/bin/python -m benchmarks.startup` (takes about a minute on two cores).
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from benchmarks.common import machine, print_machine, print_table, write_results
 from core.settings import Settings
-from launcher.local_model import start_local_model, stop_child
+from launcher.local_model import start_local_model, stop_child, stop_kept_model
 from launcher.migrate import migrate
 from launcher.run import LOCAL_REDIS_PORT
 from launcher.services import RedisServer, start_postgres
@@ -40,9 +42,14 @@ class Row:
     seconds: float
 
 
-def first_answer(data_dir: Path) -> tuple[float, float]:
+def first_answer(data_dir: Path, *, keep_model: bool = True) -> tuple[float, float]:
     """(seconds to the first line of the answer, seconds to exit) of a piped one-liner."""
-    env = {**os.environ, "DATA_DIR": str(data_dir), "LLM_PROVIDER": "auto"}
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "LLM_PROVIDER": "auto",
+        "MODEL_SERVER_KEEP": "true" if keep_model else "false",
+    }
     for key in ("DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY"):
         env.pop(key, None)
     started = time.perf_counter()
@@ -65,7 +72,8 @@ def first_answer(data_dir: Path) -> tuple[float, float]:
 
 
 def stop_services(data_dir: Path) -> None:
-    """Stop the Postgres and Redis a run left running, keeping their data."""
+    """Stop the Postgres, Redis and model service a run left running, keeping their data."""
+    stop_kept_model(Settings(_env_file=None, data_dir=data_dir))  # type: ignore[call-arg]
     RedisServer(data_dir.resolve() / "redis", LOCAL_REDIS_PORT).stop()
     subprocess.run(
         [
@@ -100,9 +108,11 @@ def phases(data_dir: Path) -> list[Row]:
     migrate(Settings(_env_file=None, database_url=database_url))  # type: ignore[call-arg]
     timed(rows, "migrations (none to apply)", started)
     started = time.perf_counter()
-    process, _ = start_local_model(Settings(_env_file=None), data_dir / "logs" / "model.log")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    process, _ = start_local_model(settings, data_dir / "logs" / "model.log")
     timed(rows, "embedded model load (to healthy)", started)
-    stop_child(process)
+    if process is not None:
+        stop_child(process)
     return rows
 
 
@@ -113,6 +123,12 @@ def run(data_dir: Path) -> list[Row]:
     for label in ("cold", "warm"):
         answered, exited = first_answer(data_dir)
         rows += [Row(f"{label}: first answer", answered), Row(f"{label}: process exit", exited)]
+    stop_kept_model(Settings(_env_file=None, data_dir=data_dir))  # type: ignore[call-arg]
+    answered, exited = first_answer(data_dir, keep_model=False)
+    rows += [
+        Row("warm, model not kept (before): first answer", answered),
+        Row("warm, model not kept (before): process exit", exited),
+    ]
     rows += phases(data_dir)
     stop_services(data_dir)
     return rows

@@ -10,7 +10,9 @@ from core.agent.trace import render_trace
 from core.deps import CoreDeps
 from core.errors import ReasonedError, explain
 from core.i18n import SUPPORTED_LOCALES, file_size, has_text, normalise_locale, t
+from core.jobs import LONG_SUMMARY
 from core.knowledge.documents import Document, scope_for
+from core.knowledge.progress import JobTarget
 from core.knowledge.summary import first_sentences
 from core.personal_data import erase, export
 from core.stats import collect_stats
@@ -191,9 +193,15 @@ async def summary(ctx: CommandContext) -> str:
     if document is None:
         return problem
     if length == "long":
-        return await ctx.deps.knowledge.retrieval.long_summary(
-            document, ctx.deps.models.get(), ctx.locale
+        # Heavy model work runs on a worker; the summary arrives through the outbox.
+        target = JobTarget(ctx.incoming.chat, ctx.incoming.user.key, ctx.locale)
+        await ctx.deps.jobs.defer(
+            LONG_SUMMARY,
+            lock=f"long-summary:{document.id}:{ctx.incoming.chat.key}",
+            document_id=document.id,
+            **target.as_kwargs(),
         )
+        return t("summary_long_queued", ctx.locale, title=document.title)
     if not document.summary:
         return t("summary_none", ctx.locale)
     if length == "short":

@@ -522,6 +522,10 @@ _CATALOG: dict[str, dict[str, Text]] = {
         "en": "🎤 I couldn't make out any words in that voice note. Could you try again?",
         "pt-BR": "🎤 Não consegui entender palavras nessa mensagem de voz. Pode tentar de novo?",
     },
+    "summary_long_queued": {
+        "en": "📝 Writing a detailed summary of {title}; it will follow in a moment.",
+        "pt-BR": "📝 Escrevendo um resumo detalhado de {title}; ele chega em instantes.",
+    },
     "summary_none": {
         "en": "There is no summary for that yet (is it still being indexed? see /docs).",
         "pt-BR": "Ainda não há resumo disso (ainda está sendo indexado? veja /docs).",

@@ -10,6 +10,9 @@ from typing import Any, Protocol
 
 SUMMARISE_CONVERSATION = "summarise_conversation"
 INGEST_DOCUMENT = "ingest_document"
+# `/summary long`: a map-reduce over the whole document, minutes of model time on a long
+# one, so a worker writes it (near the model service), never the bot answering the command.
+LONG_SUMMARY = "long_summary"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,31 @@ class Provider(StrEnum):
 LOCAL_MODEL_NAME = "smollm2-135m"
 
 
+class ModelServerBackend(StrEnum):
+    """What `assistant serve-model` runs: llama.cpp (GGUF), transformers or vLLM."""
+
+    LLAMACPP = "llamacpp"
+    TRANSFORMERS = "transformers"
+    VLLM = "vllm"
+
+
+class ModelDevice(StrEnum):
+    """Where the model service computes: `auto` takes a CUDA GPU when there is one."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class Quantisation(StrEnum):
+    """Weights quantised on load (bitsandbytes, CUDA only) by the transformers and vLLM
+    backends; a GGUF file carries its own quantisation."""
+
+    NONE = "none"
+    FOUR_BIT = "4bit"
+    EIGHT_BIT = "8bit"
+
+
 class GroundedAnswers(StrEnum):
     """How answers from documents are written: `auto` quotes them for the embedded model,
     which is too small to write one without losing the fact, and generates them otherwise."""
@@ -124,6 +149,17 @@ class Settings(BaseSettings):
     llm_max_output_tokens: int = Field(default=1024, gt=0)
     local_model_path: Path | None = None
     local_model_context_tokens: int = Field(default=4096, ge=512)
+    # The model service (`assistant serve-model`; README, "Inference service").
+    model_server_backend: ModelServerBackend = ModelServerBackend.LLAMACPP
+    model_server_device: ModelDevice = ModelDevice.AUTO
+    model_server_quantisation: Quantisation = Quantisation.NONE
+    model_server_host: str = "127.0.0.1"
+    model_server_port: int = Field(default=8090, gt=0, lt=65536)
+    # Requests decoded together (llama.cpp slots, transformers' continuous batching).
+    model_server_parallel: int = Field(default=4, ge=1, le=256)
+    # `assistant run` leaves the embedded model service running for the next run (as it
+    # does local Postgres), and every process of the deployment reuses it.
+    model_server_keep: bool = True
     system_prompt: str = (
         "You are a helpful, concise assistant in a chat app. "
         "Answer in the same language as the user's last message."

@@ -66,9 +66,24 @@ def _cmd_reindex(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _cmd_serve_model(settings: Settings, args: argparse.Namespace) -> None:
-    from launcher.local_model import serve_forever
+    from launcher.model_server import serve_forever
 
-    serve_forever(settings, args.port)
+    serve_forever(
+        settings,
+        args.host or settings.model_server_host,
+        args.port or settings.model_server_port,
+        stop_with_parent=args.stop_with_parent,
+    )
+
+
+def _cmd_stop_model(settings: Settings, args: argparse.Namespace) -> None:
+    from launcher.local_model import stop_kept_model
+
+    was_running = stop_kept_model(settings)
+    print(
+        "Stopped the model service." if was_running else "No model service was running.",
+        file=sys.stderr,
+    )
 
 
 def _cmd_healthcheck(settings: Settings, args: argparse.Namespace) -> None:
@@ -122,9 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
         "reindex", help="re-embed every document with the configured embedding model"
     ).set_defaults(handler=_cmd_reindex)
 
-    serve_model = commands.add_parser("serve-model", help="serve the embedded local model")
-    serve_model.add_argument("--port", type=int, required=True)
+    serve_model = commands.add_parser(
+        "serve-model", help="run the OpenAI-compatible model service (MODEL_SERVER_*)"
+    )
+    serve_model.add_argument("--host", help="listen address (default: MODEL_SERVER_HOST)")
+    serve_model.add_argument("--port", type=int, help="port (default: MODEL_SERVER_PORT)")
+    serve_model.add_argument(
+        "--stop-with-parent",
+        action="store_true",
+        help="stop when the process that started this one is gone (the launcher's children)",
+    )
     serve_model.set_defaults(handler=_cmd_serve_model)
+
+    commands.add_parser(
+        "stop-model", help="stop the model service `assistant run` left running"
+    ).set_defaults(handler=_cmd_stop_model)
 
     commands.add_parser(
         "healthcheck", help="exit 0 when this container's bot or worker is healthy (/healthz)"

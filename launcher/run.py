@@ -1,8 +1,9 @@
 """`assistant run`: the fresh-machine main job.
 
 Starts local Postgres and Redis (data kept under DATA_DIR between runs) unless
-DATABASE_URL / REDIS_URL are set, migrates, picks a model (starting the embedded one if
-needed), then runs the bots whose tokens are set, or the terminal chat, with a job worker
+DATABASE_URL / REDIS_URL are set, migrates, picks a model (starting the embedded model
+service if needed and leaving it running for the next run, unless MODEL_SERVER_KEEP is
+false), then runs the bots whose tokens are set, or the terminal chat, with a job worker
 in the same process.
 """
 
@@ -24,7 +25,7 @@ def run(settings: Settings, *, target: str | None, user: str) -> None:
     with ThreadPoolExecutor(max_workers=1) as background:
         # Services, migrations and the heavy imports proceed while the model loads.
         prepared = background.submit(prepare_data, settings)
-        with provider_ready(settings) as resolved:
+        with provider_ready(settings, keep=settings.model_server_keep) as resolved:
             resolved = resolved.model_copy(update=prepared.result())
             from launcher.frontends import run_frontend
 

@@ -11,7 +11,7 @@ from procrastinate.retry import RetryDecision
 from core.chat import extend_summary
 from core.deps import CoreDeps
 from core.i18n import t
-from core.jobs import INGEST_DOCUMENT, SUMMARISE_CONVERSATION
+from core.jobs import INGEST_DOCUMENT, LONG_SUMMARY, SUMMARISE_CONVERSATION
 from core.knowledge.ingestion import IngestionGaveUp
 from core.knowledge.progress import JobTarget
 from core.types import ChatRef, OutboxMessage, Platform
@@ -97,6 +97,40 @@ async def ingest_document(
         is_silent=is_silent,
     )
     await deps.knowledge.ingestion.ingest(document_id, target, deps.models.get())
+
+
+@app.task(
+    name=LONG_SUMMARY,
+    queue=DEFAULT_QUEUE,
+    pass_context=True,
+    retry=RetryStrategy(max_attempts=2, wait=5),
+)
+async def long_summary(
+    context: JobContext,
+    *,
+    document_id: str,
+    platform: str,
+    chat_id: str,
+    is_private: bool,
+    user_key: str,
+    locale: str,
+    is_silent: bool = False,
+) -> None:
+    """Writes the detailed summary `/summary long` asked for and sends it to the chat."""
+    deps = deps_of(context)
+    target = JobTarget.from_kwargs(
+        platform=platform,
+        chat_id=chat_id,
+        is_private=is_private,
+        user_key=user_key,
+        locale=locale,
+        is_silent=is_silent,
+    )
+    document = await deps.knowledge.documents.get(document_id)
+    if document is None:  # forgotten meanwhile
+        return
+    text = await deps.knowledge.retrieval.long_summary(document, deps.models.get(), locale)
+    await deps.outbox.publish(OutboxMessage(chat=target.chat, text=text, user_key=user_key))
 
 
 @app.periodic(cron="* * * * *", periodic_id="retry_stalled_jobs")

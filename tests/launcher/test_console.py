@@ -22,8 +22,10 @@ UNREACHABLE = "http://127.0.0.1:9/v1"
 @pytest.fixture(scope="module")
 def local_model_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The embedded SmolLM2 model behind llama.cpp's server, started as `scripts/run` does."""
-    settings = Settings(_env_file=None, llm_max_output_tokens=48)  # type: ignore[call-arg]
-    process, resolved = start_local_model(settings, tmp_path_factory.mktemp("logs") / "model.log")
+    data_dir = tmp_path_factory.mktemp("model-data")
+    settings = Settings(_env_file=None, llm_max_output_tokens=48, data_dir=data_dir)  # type: ignore[call-arg]
+    process, resolved = start_local_model(settings, data_dir / "model.log")
+    assert process is not None, "a child of the test, not a service kept by someone else"
     yield resolved.llm_base_url
     stop_child(process)
 

@@ -109,6 +109,9 @@ def start(
         # Served until the end, so a clean stop includes the /metrics and /healthz server.
         "METRICS_PORT": str(metrics_port),
         "WEB_PORT": str(free_port()),
+        # The model process as the launcher's child, stopping with it; `assistant run`
+        # keeping it for the next run is tested in test_model_server.py.
+        "MODEL_SERVER_KEEP": "false",
     }
 
     def run(args: list[str], ready_line: str | None) -> subprocess.Popen[str]:

@@ -430,7 +430,16 @@ async def test_summary_again_short_or_long(service: ChatService, deps: CoreDeps)
     )
     assert short.startswith("Harbour Notes\n\n") and "•" not in short
     assert len(short) < len(again)
-    long = reply_text(await collect(service.handle(private("ana", command="summary", args="long"))))
+    queued = reply_text(
+        await collect(service.handle(private("ana", command="summary", args="long")))
+    )
+    assert queued.startswith("📝 Writing a detailed summary of Harbour Notes")
+    # The bot process only queued it: a worker writes it and the outbox delivers it.
+    await run_jobs(deps)
+    entries = await deps.outbox.read(
+        Platform.CONSOLE, "test", pending=False, chat_id="ana", block_ms=10
+    )
+    long = entries[-1][1].text
     # The echo model returns the prompt it got: the long summary was written from the chunks.
     assert long.startswith("Harbour Notes\n\necho: Title: Harbour Notes") and "4417" in long
 
