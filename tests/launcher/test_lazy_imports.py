@@ -10,9 +10,18 @@ import json
 import subprocess
 import sys
 
-# Loaded on first use: transcription, media download, the vector store's writer, the agent
-# and MCP tools.
-HEAVY = ("faster_whisper", "ctranslate2", "av", "yt_dlp", "sqlalchemy", "langgraph", "mcp")
+# Loaded on first use: transcription, media download, the vector store's writer, the agent,
+# MCP tools and the embedding models' numpy.
+HEAVY = (
+    "faster_whisper",
+    "ctranslate2",
+    "av",
+    "yt_dlp",
+    "sqlalchemy",
+    "langgraph",
+    "mcp",
+    "numpy",
+)
 
 
 def test_the_bot_and_its_core_start_without_the_heavy_libraries() -> None:
