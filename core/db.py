@@ -40,8 +40,10 @@ async def check_if_dropped(conn: AsyncConnection[Any]) -> None:
     the round-trip check run, which fails and makes the pool replace the connection.
     Checking every checkout with a query cost a round trip per checkout (BENCHMARKS.md).
     """
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable or conn.broken:
+    # poll, not select: select cannot watch a descriptor numbered past 1023.
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0) or conn.broken:
         await AsyncConnectionPool.check_connection(conn)
 
 
