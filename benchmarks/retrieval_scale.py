@@ -429,7 +429,8 @@ def main(argv: list[str] | None = None) -> None:
     is_full = args.full or os.environ.get(FULL_ENV) == "1"
     sizes = FULL_SIZES if is_full else QUICK_SIZES
     rows = run([int(size) for size in args.sizes.split(",")] if args.sizes else sizes)
-    print_table(rows)
+    if len({row["chunks"] for row in rows}) > 1:  # each size's table is printed as it ends
+        print_table(rows)
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_PATH.write_text(
         json.dumps(
