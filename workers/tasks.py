@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from procrastinate import JobContext, RetryStrategy
 from procrastinate.jobs import Job
@@ -75,28 +76,15 @@ async def summarise_conversation(
     pass_context=True,
     retry=UntilIngestionGivesUp(exponential_wait=5),
 )
-async def ingest_document(
-    context: JobContext,
-    *,
-    document_id: str,
-    platform: str,
-    chat_id: str,
-    is_private: bool,
-    user_key: str,
-    locale: str,
-    is_silent: bool = False,
-) -> None:
-    """Extracts, splits, embeds and indexes a document, reporting progress to its chat."""
+async def ingest_document(context: JobContext, *, document_id: str, **target: Any) -> None:
+    """Extracts, splits, embeds and indexes a document, reporting progress to its chat.
+
+    `target`: where progress goes, as `JobTarget.as_kwargs` wrote it.
+    """
     deps = deps_of(context)
-    target = JobTarget.from_kwargs(
-        platform=platform,
-        chat_id=chat_id,
-        is_private=is_private,
-        user_key=user_key,
-        locale=locale,
-        is_silent=is_silent,
+    await deps.knowledge.ingestion.ingest(
+        document_id, JobTarget.from_kwargs(**target), deps.models.get()
     )
-    await deps.knowledge.ingestion.ingest(document_id, target, deps.models.get())
 
 
 @app.task(
@@ -105,32 +93,15 @@ async def ingest_document(
     pass_context=True,
     retry=RetryStrategy(max_attempts=2, wait=5),
 )
-async def long_summary(
-    context: JobContext,
-    *,
-    document_id: str,
-    platform: str,
-    chat_id: str,
-    is_private: bool,
-    user_key: str,
-    locale: str,
-    is_silent: bool = False,
-) -> None:
+async def long_summary(context: JobContext, *, document_id: str, **target: Any) -> None:
     """Writes the detailed summary `/summary long` asked for and sends it to the chat."""
     deps = deps_of(context)
-    target = JobTarget.from_kwargs(
-        platform=platform,
-        chat_id=chat_id,
-        is_private=is_private,
-        user_key=user_key,
-        locale=locale,
-        is_silent=is_silent,
-    )
+    to = JobTarget.from_kwargs(**target)
     document = await deps.knowledge.documents.get(document_id)
     if document is None:  # forgotten meanwhile
         return
-    text = await deps.knowledge.retrieval.long_summary(document, deps.models.get(), locale)
-    await deps.outbox.publish(OutboxMessage(chat=target.chat, text=text, user_key=user_key))
+    text = await deps.knowledge.retrieval.long_summary(document, deps.models.get(), to.locale)
+    await deps.outbox.publish(OutboxMessage(chat=to.chat, text=text, user_key=to.user_key))
 
 
 @app.periodic(cron="* * * * *", periodic_id="retry_stalled_jobs")
