@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from bots.web.events import chat_events, notice_json, progress_events
+from bots.web.events import ProgressFanOut, chat_events, notice_json, progress_events
 from core.commands import COMMANDS, CommandContext, command_from_text
 from core.deps import CoreDeps
 from core.i18n import preferred_locale, texts_starting
@@ -44,6 +44,7 @@ def create_app(deps: CoreDeps) -> FastAPI:
     app = FastAPI(title="chat-assistant", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.deps = deps
     app.state.service = ChatService(deps)
+    app.state.progress = ProgressFanOut(deps)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
@@ -59,8 +60,14 @@ def _service(request: Request) -> ChatService:
     return service
 
 
+def _progress(request: Request) -> ProgressFanOut:
+    progress: ProgressFanOut = request.app.state.progress
+    return progress
+
+
 Deps = Annotated[CoreDeps, Depends(_deps)]
 Service = Annotated[ChatService, Depends(_service)]
+Progress = Annotated[ProgressFanOut, Depends(_progress)]
 
 
 @dataclass(frozen=True)
@@ -193,10 +200,12 @@ async def chat(body: Message, visitor: SignedIn, service: Service) -> StreamingR
 
 
 @router.get("/api/events")
-async def events(visitor: SignedIn, deps: Deps) -> StreamingResponse:
+async def events(visitor: SignedIn, progress: Progress) -> StreamingResponse:
     """Progress of this identity's jobs started from the page, as server-sent events."""
     return StreamingResponse(
-        progress_events(deps, visitor.who.key), media_type="text/event-stream", headers=SSE_HEADERS
+        progress_events(progress, visitor.who.key),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
     )
 
 

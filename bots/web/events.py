@@ -63,18 +63,49 @@ async def chat_events(service: ChatService, incoming: Incoming) -> AsyncIterator
         yield sse("notice", {"text": t("error_generic", locale), "is_error": True})
 
 
-async def progress_events(deps: CoreDeps, identity: str) -> AsyncIterator[str]:
+class ProgressFanOut:
+    """One outbox reader per identity in this process, shared by all its open pages.
+
+    The outbox hands each message to one reader of a consumer group, so two tabs with
+    readers of their own would each see only part of a document's progress.
+    """
+
+    def __init__(self, deps: CoreDeps) -> None:
+        self._deps = deps
+        self._listeners: dict[str, set[asyncio.Queue[OutboxMessage]]] = {}
+        self._readers: dict[str, asyncio.Task[None]] = {}
+
+    @contextlib.asynccontextmanager
+    async def listen(self, identity: str) -> AsyncIterator[asyncio.Queue[OutboxMessage]]:
+        """A queue of this identity's progress messages while the caller listens."""
+        queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+        self._listeners.setdefault(identity, set()).add(queue)
+        if identity not in self._readers:
+            self._readers[identity] = asyncio.create_task(self._read(identity))
+        try:
+            yield queue
+        finally:
+            listeners = self._listeners[identity]
+            listeners.discard(queue)
+            if not listeners:  # the last page closed: stop reading (the rest waits in Redis)
+                del self._listeners[identity]
+                reader = self._readers.pop(identity)
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+
+    async def _read(self, identity: str) -> None:
+        async def deliver(message: OutboxMessage) -> None:
+            for queue in self._listeners.get(identity, ()):
+                queue.put_nowait(message)
+
+        consumer = f"web-{self._deps.settings.replica()}"
+        await self._deps.outbox.deliver_forever(Platform.WEB, consumer, deliver, chat_id=identity)
+
+
+async def progress_events(fan_out: ProgressFanOut, identity: str) -> AsyncIterator[str]:
     """Outbox messages for this identity's web stream (job progress), until disconnected."""
-    arrived: asyncio.Queue[OutboxMessage] = asyncio.Queue()
-
-    async def deliver(message: OutboxMessage) -> None:
-        await arrived.put(message)
-
-    consumer = f"web-{deps.settings.replica()}"
-    reader = asyncio.create_task(
-        deps.outbox.deliver_forever(Platform.WEB, consumer, deliver, chat_id=identity)
-    )
-    try:
+    async with fan_out.listen(identity) as arrived:
         yield ": listening\n\n"
         while True:
             try:
@@ -86,7 +117,3 @@ async def progress_events(deps: CoreDeps, identity: str) -> AsyncIterator[str]:
                 "progress",
                 {"status_key": message.status_key, "text": message.text, "final": message.is_final},
             )
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader

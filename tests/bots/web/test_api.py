@@ -124,6 +124,30 @@ async def test_an_upload_is_queued_and_its_progress_reaches_the_page(
     assert await deps.redis.xlen("outbox:cli:ana") == 0
 
 
+async def test_two_open_pages_of_one_identity_both_see_all_progress(
+    web: str, service: ChatService, deps: CoreDeps
+) -> None:
+    async with (
+        signed_in(web, service, "ana") as ana,
+        ana.stream("GET", "/api/events") as first,
+        ana.stream("GET", "/api/events") as second,
+    ):
+        pages = [first.aiter_lines(), second.aiter_lines()]
+        for lines in pages:
+            assert await anext(lines) == ": listening"
+        uploaded = await ana.post(
+            "/api/documents",
+            params={"name": "facts.pdf"},
+            content=pdf_bytes(),
+            headers={"Content-Type": "application/pdf"},
+        )
+        [notice] = uploaded.json()
+        await run_jobs(deps)
+        seen = [await _until_final(lines) for lines in pages]
+    assert seen[0] == seen[1]
+    assert seen[0][-1]["status_key"] == notice["status_key"]
+
+
 async def test_an_oversized_upload_is_refused_plainly(
     web: str, service: ChatService, deps: CoreDeps
 ) -> None:
