@@ -22,7 +22,12 @@ from core.deps import CoreDeps
 from core.errors import explain
 from core.i18n import detect_language, normalise_locale, t
 from core.jobs import SUMMARISE_CONVERSATION
-from core.knowledge.answer import extractive_answer, sources_block, stream_grounded_answer
+from core.knowledge.answer import (
+    best_sentence,
+    extractive_answer,
+    sources_block,
+    stream_grounded_answer,
+)
 from core.knowledge.index import EmbeddingModelChanged, Passage
 from core.knowledge.web import find_urls
 from core.llm import ModelError, ModelFailure, quotes_grounded_answers, within_deadline
@@ -269,9 +274,11 @@ class ChatService:
             # Nothing to show and nothing worth remembering: ask for another wording.
             yield Notice(t("answer_empty", locale), is_error=True)
             return
-        await self._remember(incoming, locale, conversation, answer, passages)
+        # Each passage's quote, shown under the answer and kept for /sources.
+        quotes = [best_sentence(p.text, incoming.text, answer) for p in passages]
+        await self._remember(incoming, locale, conversation, answer, passages, quotes)
         if passages:
-            sources = sources_block(answer, passages, t("kb_sources", locale), incoming.text)
+            sources = sources_block(answer, passages, quotes, t("kb_sources", locale))
             answer = f"{answer}\n\n{sources}"
         timer.done()
         yield Done(answer)
@@ -331,6 +338,7 @@ class ChatService:
         conversation: Conversation,
         answer: str,
         passages: list[Passage],
+        quotes: list[str],
     ) -> None:
         """Keep the turn, its sources and usage; hand overflow to the summary job."""
         deps = self.deps
@@ -338,9 +346,7 @@ class ChatService:
         result = await deps.memory.append(
             key, new_turn("human", incoming.text), new_turn("ai", answer)
         )
-        await deps.knowledge.retrieval.remember_sources(
-            key, passages, question=incoming.text, answer=answer
-        )
+        await deps.knowledge.retrieval.remember_sources(key, passages, quotes)
         if result.needs_summary:
             await deps.jobs.defer(
                 SUMMARISE_CONVERSATION,

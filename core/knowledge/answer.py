@@ -152,15 +152,12 @@ def cite(passage: Passage) -> str:
     return f"{label} ({passage.source_url})" if passage.source_url else label
 
 
-def sources_block(answer: str, passages: list[Passage], heading: str, question: str) -> str:
+def sources_block(answer: str, passages: list[Passage], quotes: list[str], heading: str) -> str:
     """The numbered sources under an answer (those it cites, or all it was given), each with
-    the sentence that best answers the question, so every claim can be checked at a glance."""
+    its quote (`best_sentence`), so every claim can be checked at a glance."""
     cited = {int(n) for n in _CITATION.findall(answer) if 0 < int(n) <= len(passages)}
     numbers = sorted(cited) or range(1, len(passages) + 1)
-    lines = [
-        f"[{n}] {cite(passages[n - 1])}: “{best_sentence(passages[n - 1].text, question, answer)}”"
-        for n in numbers
-    ]
+    lines = [f"[{n}] {cite(passages[n - 1])}: “{quotes[n - 1]}”" for n in numbers]
     return f"{heading}\n" + "\n".join(lines)
 
 
@@ -176,8 +173,6 @@ def extractive_answer(question: str, passages: list[Passage], note: str) -> str:
     return "\n".join(quotes) + f"\n\n{note}"
 
 
-# The quote of each passage is shown under the answer and kept for /sources: picked once.
-@lru_cache(maxsize=64)
 def best_sentence(text: str, question: str, answer: str = "") -> str:
     """The passage sentence that best answers the question (see `_best`)."""
     sentence = _best(_sentences(text), Question.read(question), _stems(answer))

@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from redis.asyncio import Redis
 
 from core.i18n import t
-from core.knowledge.answer import best_sentence, cite, clock, relevant
+from core.knowledge.answer import cite, clock, relevant
 from core.knowledge.documents import Document, DocumentStore, scope_for
 from core.knowledge.index import ChunkIndex, Passage
 from core.knowledge.summary import language_name, long_summary
@@ -61,14 +61,14 @@ class Retrieval:
         ]
 
     async def remember_sources(
-        self, conversation_key: str, passages: list[Passage], *, question: str, answer: str
+        self, conversation_key: str, passages: list[Passage], quotes: list[str]
     ) -> None:
         """Keep the passages behind the last answer for /sources: each with the sentence
         quoted under the answer, and whole for `/sources N`."""
         payload = json.dumps(
             [
-                {"cite": cite(p), "quote": best_sentence(p.text, question, answer), "text": p.text}
-                for p in passages
+                {"cite": cite(p), "quote": quote, "text": p.text}
+                for p, quote in zip(passages, quotes, strict=True)
             ]
         )
         await self._redis.set(
