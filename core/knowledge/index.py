@@ -299,11 +299,8 @@ class ChunkIndex:
                 scope, query, limit=candidates, is_exact=is_exact_better(chunks, table_chunks)
             ),
         )
-        fused = fuse_rankings(
-            [p.chunk_id for p in sorted(dense, key=lambda p: -(p.similarity or 0.0))],
-            [p.chunk_id for p in sorted(keyword, key=lambda p: -(p.keyword_rank or 0.0))],
-            k=k,
-        )
+        # Both queries return their passages best first.
+        fused = fuse_rankings([p.chunk_id for p in dense], [p.chunk_id for p in keyword], k=k)
         similarity = {p.chunk_id: p.similarity for p in dense}
         keyword_rank = {p.chunk_id: p.keyword_rank for p in keyword}
         found = {p.chunk_id: p for p in (*keyword, *dense)}
