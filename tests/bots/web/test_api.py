@@ -105,13 +105,7 @@ async def test_an_upload_is_queued_and_its_progress_reaches_the_page(
     ):
         lines = events.aiter_lines()
         assert await anext(lines) == ": listening"
-        uploaded = await ana.post(
-            "/api/documents",
-            params={"name": "facts.pdf"},
-            content=pdf_bytes(),
-            headers={"Content-Type": "application/pdf"},
-        )
-        [notice] = uploaded.json()
+        notice = await _upload_pdf(ana)
         document = await deps.knowledge.documents.get(notice["status_key"])
         assert document is not None and document.status == "queued"
         assert document.scope == "cli:ana"
@@ -135,13 +129,7 @@ async def test_two_open_pages_of_one_identity_both_see_all_progress(
         pages = [first.aiter_lines(), second.aiter_lines()]
         for lines in pages:
             assert await anext(lines) == ": listening"
-        uploaded = await ana.post(
-            "/api/documents",
-            params={"name": "facts.pdf"},
-            content=pdf_bytes(),
-            headers={"Content-Type": "application/pdf"},
-        )
-        [notice] = uploaded.json()
+        notice = await _upload_pdf(ana)
         await run_jobs(deps)
         seen = [await _until_final(lines) for lines in pages]
     assert seen[0] == seen[1]
@@ -178,6 +166,18 @@ async def test_a_linked_identity_sees_its_persons_documents(web: str, service: C
     await link_accounts(service)  # cli:ana joins tg:77: her documents become the person's
     async with signed_in(web, service, "ana") as ana:
         assert [d["title"] for d in (await ana.get("/api/documents")).json()] == ["notes.txt"]
+
+
+async def _upload_pdf(page: httpx.AsyncClient) -> dict:
+    """Upload a small PDF as the page does; the one notice it answers with."""
+    uploaded = await page.post(
+        "/api/documents",
+        params={"name": "facts.pdf"},
+        content=pdf_bytes(),
+        headers={"Content-Type": "application/pdf"},
+    )
+    [notice] = uploaded.json()
+    return notice
 
 
 async def _until_final(lines) -> list[dict]:  # noqa: ANN001
