@@ -24,8 +24,9 @@ from pathlib import Path
 
 from benchmarks.common import machine, print_machine, print_table, write_results
 from core.settings import Settings
-from launcher.local_model import start_local_model, stop_child, stop_kept_model
+from launcher.local_model import start_local_model, stop_kept_model
 from launcher.migrate import migrate
+from launcher.model_server import stop_child
 from launcher.run import LOCAL_REDIS_PORT
 from launcher.services import RedisServer, start_postgres
 

@@ -39,8 +39,6 @@ HEALTH_TIMEOUT_SECONDS = 1.0
 # cores).
 LOCAL_MAX_OUTPUT_TOKENS = 256
 
-__all__ = ["start_local_model", "stop_child", "stop_kept_model", "kept_model"]
-
 
 def _record_path(settings: Settings) -> Path:
     return settings.data_dir.resolve() / "model" / "server.json"

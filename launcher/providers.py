@@ -10,7 +10,8 @@ from contextlib import contextmanager
 import httpx
 
 from core.settings import Provider, Settings
-from launcher.local_model import start_local_model, stop_child
+from launcher.local_model import start_local_model
+from launcher.model_server import stop_child
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ import pytest
 
 from core.settings import Settings
 from launcher.cli import postgres_problem
-from launcher.local_model import start_local_model, stop_child
+from launcher.local_model import start_local_model
+from launcher.model_server import stop_child
 
 PROCESS_TIMEOUT_SECONDS = 120
 UNREACHABLE = "http://127.0.0.1:9/v1"
